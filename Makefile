@@ -1,0 +1,52 @@
+# One task runner: the README's commands are these targets. `make help` lists them.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install up test test-fast lint-catalog generate check fmt typecheck bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install everything (run by every other target)
+
+up: $(STAMP) ## run the whole platform: embedded NATS, SQLite, simulators, gateway on :8080
+	$(VENV)/bin/acme up
+
+test: $(STAMP) ## the CI suite: catalog lint, drift check, tests
+	$(PY) -m generator lint catalog
+	$(PY) -m generator check catalog
+	$(PY) -m pytest -q
+
+test-fast: $(STAMP) ## tests without the end-to-end ones
+	$(PY) -m pytest -q -m "not e2e and not slow"
+
+lint-catalog: $(STAMP) ## lint catalog/ (path:line errors)
+	$(PY) -m generator lint catalog
+
+generate: $(STAMP) ## regenerate generated/ from catalog/
+	$(PY) -m generator generate catalog --out generated
+
+check: $(STAMP) ## fail when generated/ is stale or edited by hand
+	$(PY) -m generator check catalog
+
+fmt: $(STAMP) ## format hand-written code
+	$(VENV)/bin/ruff format generator acme tests benchmarks
+	$(VENV)/bin/ruff check --fix generator acme tests benchmarks
+
+typecheck: $(STAMP) ## mypy --strict on the generator and the generated code
+	$(VENV)/bin/mypy generator generated
+
+bench: $(STAMP) ## checkout benchmark (prints figures and ratios)
+	$(PY) -m benchmarks.checkout
+
+clean: ## remove runtime data (SQLite files, JetStream store)
+	rm -rf data
