@@ -1,0 +1,89 @@
+"""`python -m acme.simulators.stripe [--port 0]`: serve the sandbox with uvicorn.
+
+Once the socket listens, exactly one line goes to stdout:
+`ACME-READY {"system": "stripe", "http": "http://127.0.0.1:PORT"}`; logs go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from pydantic import ValidationError
+
+from acme.simulators.stripe.app import create_app
+from acme.simulators.stripe.settings import SandboxSettings
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m acme.simulators.stripe",
+        description="Local Stripe sandbox (options override the ACME_STRIPE_* variables).",
+    )
+    parser.add_argument("--host", help="interface to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port; 0 picks a free one (default 0)")
+    parser.add_argument("--data-dir", type=Path, help="folder of the SQLite file (ACME_DATA_DIR)")
+    parser.add_argument("--in-memory", action="store_true", help="keep no state on disk")
+    parser.add_argument("--webhook-url", help="where to POST webhook events")
+    parser.add_argument("--webhook-secret", help="webhook signing secret")
+    return parser.parse_args(argv)
+
+
+async def _serve(settings: SandboxSettings) -> int:
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,  # the root logger (stderr) takes uvicorn's records
+        access_log=False,
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        if serving.done():  # failed to start, e.g. the port is taken
+            await serving
+            return 1
+        await asyncio.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    ready = {"system": "stripe", "http": f"http://{host}:{port}"}
+    print(f"ACME-READY {json.dumps(ready)}", flush=True)
+    await serving
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    logging.basicConfig(
+        stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s %(message)s"
+    )
+    overrides: dict[str, Any] = {
+        name: value
+        for name, value in {
+            "host": args.host,
+            "port": args.port,
+            "data_dir": args.data_dir,
+            "webhook_url": args.webhook_url,
+            "webhook_secret": args.webhook_secret,
+        }.items()
+        if value is not None
+    }
+    if args.in_memory:
+        overrides["in_memory"] = True
+    try:
+        settings = SandboxSettings(**overrides)
+    except ValidationError as exc:
+        print(f"stripe sandbox: invalid configuration:\n{exc}", file=sys.stderr)
+        return 2
+    return asyncio.run(_serve(settings))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

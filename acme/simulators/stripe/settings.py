@@ -1,0 +1,47 @@
+"""Configuration of the Stripe sandbox, read from the environment (or passed in by tests)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_WEBHOOK_SECRET = "whsec_acme_local_sandbox"
+DB_FILE_NAME = "stripe_sandbox.sqlite3"
+
+
+class SandboxSettings(BaseSettings):
+    """Every field can be set with an `ACME_STRIPE_<FIELD>` environment variable.
+
+    The data folder is shared with the rest of the platform, hence `ACME_DATA_DIR`.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="ACME_STRIPE_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    # 0 asks the OS for a free port; the chosen one is announced on the ACME-READY line.
+    port: int = Field(default=0, ge=0, le=65535)
+    data_dir: Path = Field(
+        default=Path("data"),
+        validation_alias=AliasChoices("ACME_DATA_DIR", "data_dir"),
+    )
+    # Keep everything in memory (tests); nothing survives a restart.
+    in_memory: bool = False
+
+    webhook_url: str | None = None
+    webhook_secret: str = DEFAULT_WEBHOOK_SECRET
+    # Bounded retries of a failed delivery: attempt n waits base * 2**(n-1), capped at max.
+    webhook_max_attempts: int = Field(default=8, ge=1, le=50)
+    webhook_retry_base_ms: int = Field(default=500, ge=0)
+    webhook_retry_max_ms: int = Field(default=30_000, ge=0)
+    webhook_timeout_s: float = Field(default=10.0, gt=0)
+    # How long a delivery held back by the reorder fault waits for a later event to overtake it.
+    reorder_window_ms: int = Field(default=200, ge=0)
+
+    # Faults active from start-up, as the JSON body of POST /_sandbox/faults.
+    faults: str | None = None
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / DB_FILE_NAME
