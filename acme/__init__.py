@@ -1,0 +1,1 @@
+"""Acme reference platform: hand-written systems, simulators and the runtime they share."""

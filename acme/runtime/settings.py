@@ -1,0 +1,162 @@
+"""Runtime configuration: environment variables prefixed `ACME_` (or a `.env` file).
+
+Nothing here is needed for the embedded default (embedded NATS + one SQLite file per data
+store under `data_dir`); external servers are chosen by URL only, so no code differs between
+brokers or databases.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from acme.runtime.errors import ConfigurationError
+
+__all__ = ["BrokerKind", "Settings", "broker_kind"]
+
+BrokerKind = Literal["nats", "rabbit", "redis", "kafka"]
+
+_SCHEMES: dict[str, BrokerKind] = {
+    "nats": "nats",
+    "tls": "nats",
+    "amqp": "rabbit",
+    "amqps": "rabbit",
+    "redis": "redis",
+    "rediss": "redis",
+    "kafka": "kafka",
+}
+
+# File the supervisor writes when it starts the embedded NATS server, so that commands run
+# later (e.g. `acme dlq replay`) find the broker without being told its random port.
+EMBEDDED_URL_FILE = "embedded-nats.url"
+
+RUNTIME_STORE = "runtime"
+
+
+def broker_kind(url: str) -> BrokerKind:
+    """The transport adapter a broker URL selects, e.g. `amqp://...` -> "rabbit"."""
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    try:
+        return _SCHEMES[scheme]
+    except KeyError:
+        known = ", ".join(sorted(_SCHEMES))
+        raise ConfigurationError(
+            f"ACME_BROKER_URL {url!r}: unknown scheme {scheme!r} (expected one of {known})"
+        ) from None
+
+
+class Settings(BaseSettings):
+    """Every knob of the runtime; the defaults run everything on one machine, nothing installed."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ACME_", env_file=".env", extra="ignore", validate_default=True
+    )
+
+    data_dir: Path = Field(
+        default=Path(".acme"),
+        description="SQLite files, JetStream store, JWT dev secret, supervisor state.",
+    )
+    broker_url: str | None = Field(
+        default=None,
+        description="nats://, amqp://, redis:// or kafka:// URL; unset = the embedded NATS.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL template with {store}, e.g. "
+        "postgresql+asyncpg://postgres@127.0.0.1:5432/acme_{store}; unset = SQLite files.",
+    )
+    catalog_module: str = Field(
+        default="generated.catalog", description="Module holding the generated registry."
+    )
+    implementations: str = Field(
+        default="acme.systems,acme.simulators",
+        description="Comma-separated packages searched, in order, for <host>/__init__.py:create.",
+    )
+
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=0, ge=0, le=65535, description="0 = a free port.")
+    port: int = Field(default=8080, ge=0, le=65535, description="Gateway port of `acme up`.")
+
+    jwt_secret: SecretStr | None = Field(
+        default=None, description="HS256 key; unset = a dev secret generated in data_dir."
+    )
+    jwt_issuer: str = "acme-identity"
+    jwt_ttl_seconds: int = Field(default=3600, gt=0)
+
+    max_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    max_attempts: int = Field(default=5, ge=1, description="Handler attempts before dead letter.")
+    retry_base_delay: float = Field(default=0.2, ge=0)
+    retry_max_delay: float = Field(default=5.0, ge=0)
+    consumer_concurrency: int = Field(
+        default=8, ge=1, description="In-flight messages per subscription."
+    )
+    ack_wait_seconds: float = Field(
+        default=60.0, gt=0, description="Unacked messages are redelivered after this."
+    )
+    request_timeout: float = Field(default=10.0, gt=0)
+    relay_poll_interval: float = Field(default=1.0, gt=0)
+    relay_batch_size: int = Field(default=200, ge=1)
+    relay_retry_max_delay: float = Field(default=30.0, gt=0)
+    outbox_retention_seconds: float = Field(default=24 * 3600, ge=0)
+    inbox_retention_seconds: float = Field(default=7 * 24 * 3600, ge=0)
+    stream_max_age_seconds: float = Field(default=7 * 24 * 3600, gt=0)
+    shutdown_timeout: float = Field(default=15.0, gt=0)
+    log_level: str = "INFO"
+    nats_server_bin: Path | None = None
+
+    @field_validator("database_url")
+    @classmethod
+    def _template_has_store(cls, value: str | None) -> str | None:
+        if value is not None and "{store}" not in value:
+            raise ValueError("ACME_DATABASE_URL must contain '{store}' (a database per store)")
+        return value
+
+    @field_validator("broker_url")
+    @classmethod
+    def _known_scheme(cls, value: str | None) -> str | None:
+        if value:
+            broker_kind(value)
+            return value
+        return None
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError(f"unknown log level {value!r}")
+        return level
+
+    @property
+    def implementation_packages(self) -> tuple[str, ...]:
+        return tuple(p.strip() for p in self.implementations.split(",") if p.strip())
+
+    def store_url(self, store: str) -> str:
+        """SQLAlchemy async URL of one data store."""
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", store):
+            raise ConfigurationError(f"data store id {store!r} is not a safe file/database name")
+        if self.database_url is None:
+            path = (self.data_dir / f"{store}.sqlite3").resolve()
+            return f"sqlite+aiosqlite:///{path}"
+        # Server databases get snake_case names: dashes need quoting in most SQL dialects.
+        return self.database_url.replace("{store}", store.replace("-", "_").replace(".", "_"))
+
+    def resolved_broker_url(self) -> str:
+        """ACME_BROKER_URL, else the URL of the embedded NATS that `acme up` started."""
+        if self.broker_url:
+            return self.broker_url
+        url_file = self.data_dir / EMBEDDED_URL_FILE
+        try:
+            url = url_file.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            raise ConfigurationError(
+                "no broker: set ACME_BROKER_URL, or start the platform with `acme up` "
+                f"(it writes the embedded NATS URL to {url_file})"
+            ) from None
+        if not url:
+            raise ConfigurationError(f"{url_file} is empty; restart `acme up`")
+        return url

@@ -1,0 +1,263 @@
+"""The broker-neutral transport interface and the FastStream plumbing all adapters share.
+
+An adapter offers exactly four things: durable group consumption with manual ack
+(`subscribe`), request serving (`serve_requests`), publishing and requesting. Everything
+above this layer (inbox, outbox, retries, dead letters) is written once against `Delivery`.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Annotated, Any, ClassVar
+
+from faststream import Context, Response
+
+from acme.runtime.errors import ConfigurationError, RequestTimeout
+from acme.runtime.settings import BrokerKind, Settings
+from acme.runtime.wire import CONTENT_TYPE, JSON, REPLY_ERROR
+
+__all__ = [
+    "Delivery",
+    "MessageCallback",
+    "Reply",
+    "RequestCallback",
+    "SubscriptionInfo",
+    "Transport",
+]
+
+# Request subjects live under their own prefix: on NATS a subject captured by a JetStream
+# stream answers requests with the stream's publish ack instead of the service's reply.
+RPC_PREFIX = "_rpc."
+
+
+@dataclass
+class Delivery:
+    """One message handed to a consumer; settle it with exactly one of ack/nack."""
+
+    subject: str
+    body: bytes
+    headers: dict[str, str]
+    delivery_count: int | None = None  # 1 on first delivery, when the broker reports it
+    _ack: Callable[[], Awaitable[None]] | None = field(default=None, repr=False)
+    _nack: Callable[[], Awaitable[None]] | None = field(default=None, repr=False)
+    settled: str | None = None
+
+    async def ack(self) -> None:
+        if self.settled is None and self._ack is not None:
+            await self._ack()
+        self.settled = self.settled or "ack"
+
+    async def nack(self) -> None:
+        """Give the message back for redelivery (shutdown, or an unexpected runtime failure)."""
+        if self.settled is None and self._nack is not None:
+            await self._nack()
+        self.settled = self.settled or "nack"
+
+
+@dataclass(frozen=True)
+class Reply:
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def error(self) -> str | None:
+        return self.headers.get(REPLY_ERROR)
+
+
+@dataclass(frozen=True)
+class SubscriptionInfo:
+    subject: str
+    group: str
+    kind: str  # "events" (durable, acked) or "requests" (request/reply)
+    running: bool
+
+
+MessageCallback = Callable[[Delivery], Awaitable[None]]
+RequestCallback = Callable[[Delivery], Awaitable[Reply]]
+
+
+async def raw_body(message: Any) -> Any:
+    """FastStream decoder that leaves the body as bytes: the runtime validates it itself, so
+    that invalid JSON becomes a dead letter instead of a framework error."""
+    return message.body
+
+
+def _str_headers(headers: Mapping[str, Any] | None) -> dict[str, str]:
+    if not headers:
+        return {}
+    out: dict[str, str] = {}
+    for key, value in headers.items():
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", errors="replace")
+        out[str(key)] = str(value)
+    return out
+
+
+class Transport(ABC):
+    """A FastStream broker wrapped to the four operations the runtime needs.
+
+    Register subscriptions before `start()`; `stop_consuming()` stops fetching and waits for
+    in-flight callbacks (up to the broker's graceful timeout); `close()` disconnects.
+    """
+
+    kind: ClassVar[BrokerKind]
+
+    def __init__(self, url: str, settings: Settings, logger: logging.Logger | None = None) -> None:
+        self.url = url
+        self.settings = settings
+        self.logger = logger or logging.getLogger("acme.transport")
+        self._started = False
+        self._subs: list[tuple[Any, SubscriptionInfo]] = []
+        self.broker: Any = self._make_broker()
+
+    # -- adapter hooks -------------------------------------------------------------------
+    @abstractmethod
+    def _make_broker(self) -> Any: ...
+
+    @abstractmethod
+    def _register_events(self, subject: str, group: str, handler: Any) -> Any:
+        """Register a durable, group-shared, manually acked FastStream subscriber."""
+
+    @abstractmethod
+    def _register_requests(self, subject: str, group: str, handler: Any) -> Any:
+        """Register a subscriber whose handler return value is the reply."""
+
+    @abstractmethod
+    async def _publish(
+        self, subject: str, body: bytes, headers: dict[str, str], dedupe_id: str | None
+    ) -> None: ...
+
+    @abstractmethod
+    async def _request(
+        self, subject: str, body: bytes, headers: dict[str, str], timeout: float
+    ) -> Any:
+        """Send a request; return the FastStream reply message."""
+
+    async def _prepare(self) -> None:  # noqa: B027 - optional hook, most brokers need none
+        """Declare broker-side objects before subscribers start (NATS streams)."""
+
+    def _delivery_count(self, message: Any) -> int | None:
+        return None
+
+    # -- public API ----------------------------------------------------------------------
+    def subscribe(self, subject: str, group: str, callback: MessageCallback) -> None:
+        """Consume `subject` durably in consumer group `group` (one group per service)."""
+        self._check_not_started("subscribe")
+        _check_name(subject, "subject")
+        _check_name(group, "group")
+
+        async def handler(body: Any, message: Annotated[Any, Context("message")]) -> None:
+            delivery = Delivery(
+                subject=subject,
+                body=body if isinstance(body, bytes) else bytes(message.body),
+                headers=_str_headers(message.headers),
+                delivery_count=self._delivery_count(message),
+                _ack=message.ack,
+                _nack=message.nack,
+            )
+            try:
+                await callback(delivery)
+            except Exception:
+                # The runtime's callback settles every message itself; reaching here is a bug
+                # in the runtime, so the message goes back to the broker rather than being lost.
+                self.logger.exception("consumer callback failed on %s; message nacked", subject)
+                await delivery.nack()
+
+        sub = self._register_events(subject, group, handler)
+        self._subs.append((sub, SubscriptionInfo(subject, group, "events", False)))
+
+    def serve_requests(self, subject: str, group: str, callback: RequestCallback) -> None:
+        """Answer requests sent to `subject`; one member of `group` answers each request."""
+        self._check_not_started("serve_requests")
+        _check_name(subject, "subject")
+
+        async def handler(body: Any, message: Annotated[Any, Context("message")]) -> Response:
+            delivery = Delivery(
+                subject=subject,
+                body=body if isinstance(body, bytes) else bytes(message.body),
+                headers=_str_headers(message.headers),
+            )
+            try:
+                reply = await callback(delivery)
+            except Exception as exc:
+                self.logger.exception("request callback failed on %s", subject)
+                reply = Reply(b"", {REPLY_ERROR: f"{type(exc).__name__}: {exc}"})
+            return Response(reply.body, headers={CONTENT_TYPE: JSON, **reply.headers})
+
+        sub = self._register_requests(subject, group, handler)
+        self._subs.append((sub, SubscriptionInfo(subject, group, "requests", False)))
+
+    async def connect(self) -> None:
+        """Connect without starting consumers (publishers and the CLI need only this)."""
+        await self.broker.connect()
+
+    async def start(self) -> None:
+        await self.broker.connect()
+        await self._prepare()
+        await self.broker.start()
+        self._started = True
+
+    async def stop_consuming(self) -> None:
+        """Stop taking new messages; in-flight callbacks finish (graceful timeout)."""
+        for sub, _ in self._subs:
+            try:
+                await sub.stop()
+            except Exception:  # one broken subscriber must not block the others' shutdown
+                self.logger.exception("stopping subscriber failed")
+
+    async def close(self) -> None:
+        try:
+            await self.broker.stop()
+        finally:
+            self._started = False
+
+    async def publish(
+        self,
+        subject: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        *,
+        dedupe_id: str | None = None,
+    ) -> None:
+        """Publish durably: returns once the broker has accepted the message."""
+        await self._publish(subject, body, dict(headers), dedupe_id)
+
+    async def request(
+        self, subject: str, body: bytes, headers: Mapping[str, str], timeout: float
+    ) -> Reply:
+        try:
+            message = await self._request(RPC_PREFIX + subject, body, dict(headers), timeout)
+        except TimeoutError:
+            raise RequestTimeout(subject, timeout) from None
+        return Reply(bytes(message.body), _str_headers(message.headers))
+
+    def subscriptions(self) -> list[SubscriptionInfo]:
+        """What this process consumes, read from the live FastStream subscribers."""
+        live = {id(s) for s in self.broker.subscribers}
+        out = []
+        for sub, info in self._subs:
+            running = id(sub) in live and bool(getattr(sub, "running", False))
+            out.append(SubscriptionInfo(info.subject, info.group, info.kind, running))
+        return out
+
+    @property
+    def started(self) -> bool:
+        return self._started
+
+    async def ping(self, timeout: float = 1.0) -> bool:
+        try:
+            return bool(await self.broker.ping(timeout))
+        except Exception:
+            return False
+
+    def _check_not_started(self, what: str) -> None:
+        if self._started:
+            raise ConfigurationError(f"{what}() must be called before the transport starts")
+
+
+def _check_name(value: str, what: str) -> None:
+    if not value or any(ch.isspace() for ch in value) or any(ch in value for ch in "*>"):
+        raise ConfigurationError(f"invalid {what} {value!r}: no spaces or wildcards allowed")

@@ -1,0 +1,141 @@
+"""NATS with JetStream: one stream per subject root, one durable pull consumer per service.
+
+Stream `<root>` holds `<root>` and `<root>.>`, so producers and consumers of any subject
+below a root meet in the same stream whoever starts first. Consumers are durable pull
+consumers named after service and subject; every replica of a service binds to the same
+durable, which is NATS's way of sharing work inside a group. Requests use core NATS on
+`_rpc.<subject>` with a queue group, because a stream would swallow them.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any, ClassVar
+
+from faststream import AckPolicy
+from faststream.nats import JStream, NatsBroker, PullSub
+from nats.errors import NoRespondersError
+from nats.js.api import ConsumerConfig, StorageType, StreamConfig
+from nats.js.errors import BadRequestError, NotFoundError
+
+from acme.runtime.settings import BrokerKind
+from acme.runtime.transport.base import RPC_PREFIX, Transport, raw_body
+
+__all__ = ["NatsTransport", "durable_name", "stream_name"]
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+# Republishing the same outbox row (crash between publish and mark) within this window is
+# dropped by JetStream itself, thanks to the Nats-Msg-Id header.
+DUPLICATE_WINDOW_SECONDS = 120.0
+
+
+def stream_name(subject: str) -> str:
+    """The JetStream stream holding `subject`: its first token, made a legal stream name."""
+    return _UNSAFE.sub("_", subject.split(".", 1)[0]) or "_"
+
+
+def durable_name(group: str, subject: str) -> str:
+    return _UNSAFE.sub("_", f"{group}__{subject}")
+
+
+class NatsTransport(Transport):
+    kind: ClassVar[BrokerKind] = "nats"
+
+    def _make_broker(self) -> NatsBroker:
+        self._streams: set[str] = set()
+        self._wanted_streams: set[str] = set()
+        return NatsBroker(
+            self.url,
+            logger=self.logger,
+            log_level=logging.DEBUG,  # per-message "Received/Processed" lines are noise at INFO
+            graceful_timeout=self.settings.shutdown_timeout,
+            max_reconnect_attempts=-1,  # keep reconnecting across a broker restart
+            reconnect_time_wait=1,
+        )
+
+    def _register_events(self, subject: str, group: str, handler: Any) -> Any:
+        name = stream_name(subject)
+        self._wanted_streams.add(name)
+        concurrency = self.settings.consumer_concurrency
+        return self.broker.subscriber(
+            subject,
+            stream=JStream(name, declare=False),
+            durable=durable_name(group, subject),
+            # batch_size=1: nats-py raises a bare TimeoutError on idle multi-message fetches,
+            # which FastStream logs as a crash; concurrency comes from max_workers instead.
+            pull_sub=PullSub(batch_size=1, timeout=5.0),
+            config=ConsumerConfig(
+                ack_wait=self.settings.ack_wait_seconds,
+                max_ack_pending=max(concurrency * 4, 64),
+            ),
+            max_workers=concurrency,
+            ack_policy=AckPolicy.MANUAL,
+            decoder=raw_body,
+            no_reply=True,
+        )(handler)
+
+    def _register_requests(self, subject: str, group: str, handler: Any) -> Any:
+        return self.broker.subscriber(
+            RPC_PREFIX + subject,
+            queue=group,
+            decoder=raw_body,
+            max_workers=self.settings.consumer_concurrency,
+        )(handler)
+
+    def _delivery_count(self, message: Any) -> int | None:
+        try:
+            return int(message.raw_message.metadata.num_delivered)
+        except Exception:  # core NATS messages carry no JetStream metadata
+            return None
+
+    async def _prepare(self) -> None:
+        for name in sorted(self._wanted_streams):
+            await self._ensure_stream(name)
+
+    async def _ensure_stream(self, name: str) -> None:
+        if name in self._streams:
+            return
+        js = self.broker.connection.jetstream()
+        wanted = [name, f"{name}.>"]
+        config = StreamConfig(
+            name=name,
+            subjects=wanted,
+            storage=StorageType.FILE,
+            max_age=self.settings.stream_max_age_seconds,
+            duplicate_window=DUPLICATE_WINDOW_SECONDS,
+        )
+        try:
+            await js.add_stream(config)
+        except BadRequestError:
+            # Exists with other limits (older settings): keep it if it captures our subjects.
+            info = await js.stream_info(name)
+            subjects = list(info.config.subjects or [])
+            missing = [s for s in wanted if s not in subjects]
+            if missing:
+                info.config.subjects = subjects + missing
+                await js.update_stream(info.config)
+        self._streams.add(name)
+
+    async def _publish(
+        self, subject: str, body: bytes, headers: dict[str, str], dedupe_id: str | None
+    ) -> None:
+        name = stream_name(subject)
+        await self._ensure_stream(name)
+        if dedupe_id:
+            headers["Nats-Msg-Id"] = dedupe_id
+        try:
+            await self.broker.publish(body, subject, headers=headers, stream=name, timeout=5.0)
+        except (NoRespondersError, NotFoundError):
+            # The stream vanished (deleted by an operator, broker reset): declare and retry once.
+            self._streams.discard(name)
+            await self._ensure_stream(name)
+            await self.broker.publish(body, subject, headers=headers, stream=name, timeout=5.0)
+
+    async def _request(
+        self, subject: str, body: bytes, headers: dict[str, str], timeout: float
+    ) -> Any:
+        try:
+            return await self.broker.request(body, subject, headers=headers, timeout=timeout)
+        except NoRespondersError:
+            raise TimeoutError(f"no service answers requests on {subject!r}") from None

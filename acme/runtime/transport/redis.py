@@ -1,0 +1,56 @@
+"""Redis streams: one stream per subject, one consumer group per service (XREADGROUP/XACK).
+
+Requests use a Redis list `_rpc.<subject>` (each request popped by one replica) and are
+answered on the reply channel FastStream creates. Limitation: entries left pending by a
+consumer that crashed are not claimed back automatically (no XAUTOCLAIM pass yet).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from typing import Any, ClassVar
+
+from faststream import AckPolicy
+from faststream.redis import ListSub, RedisBroker, StreamSub
+
+from acme.runtime.settings import BrokerKind
+from acme.runtime.transport.base import RPC_PREFIX, Transport, raw_body
+
+__all__ = ["RedisTransport"]
+
+
+class RedisTransport(Transport):
+    kind: ClassVar[BrokerKind] = "redis"
+
+    def _make_broker(self) -> RedisBroker:
+        return RedisBroker(
+            self.url,
+            logger=self.logger,
+            log_level=logging.DEBUG,
+            graceful_timeout=self.settings.shutdown_timeout,
+        )
+
+    def _register_events(self, subject: str, group: str, handler: Any) -> Any:
+        consumer = f"{group}-{socket.gethostname()}-{os.getpid()}"
+        return self.broker.subscriber(
+            stream=StreamSub(subject, group=group, consumer=consumer, polling_interval=1000),
+            ack_policy=AckPolicy.MANUAL,
+            decoder=raw_body,
+            no_reply=True,
+        )(handler)
+
+    def _register_requests(self, subject: str, group: str, handler: Any) -> Any:
+        rpc_list = ListSub(RPC_PREFIX + subject, polling_interval=0.05)
+        return self.broker.subscriber(list=rpc_list, decoder=raw_body)(handler)
+
+    async def _publish(
+        self, subject: str, body: bytes, headers: dict[str, str], dedupe_id: str | None
+    ) -> None:
+        await self.broker.publish(body, stream=subject, headers=headers)
+
+    async def _request(
+        self, subject: str, body: bytes, headers: dict[str, str], timeout: float
+    ) -> Any:
+        return await self.broker.request(body, list=subject, headers=headers, timeout=timeout)

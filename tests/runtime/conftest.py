@@ -1,0 +1,57 @@
+"""Fixtures for the runtime tests: a real embedded NATS per test module, quick settings."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+# The repository root (for `acme`, `generator`) and this folder (the fake system imports as
+# `fake_system`, the same name the process test hands a child interpreter via PYTHONPATH).
+for path in (REPO, HERE):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+
+from acme.runtime.embedded_nats import EmbeddedNats  # noqa: E402
+from acme.runtime.settings import Settings  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _external_only_when_asked(request: pytest.FixtureRequest) -> None:
+    if request.node.get_closest_marker("external") and os.environ.get("ACME_EXTERNAL") != "1":
+        pytest.skip("needs the machine's brokers/databases: set ACME_EXTERNAL=1")
+
+
+@pytest.fixture(scope="module")
+def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A nats-server with JetStream on a free port, shared by the tests of one module."""
+    server = EmbeddedNats(tmp_path_factory.mktemp("nats"))
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Fast retries and a private data directory; nothing read from the developer's .env."""
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        data_dir=tmp_path / "data",
+        broker_url=None,
+        database_url=None,
+        max_attempts=3,
+        retry_base_delay=0.01,
+        retry_max_delay=0.05,
+        relay_poll_interval=0.2,
+        consumer_concurrency=4,
+        shutdown_timeout=5.0,
+        request_timeout=3.0,
+        jwt_secret="test-secret-that-is-long-enough-for-hs256",
+    )
