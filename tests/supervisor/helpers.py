@@ -1,0 +1,36 @@
+"""Helpers for the supervisor tests: fake child commands and condition polling."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from acme.runtime.supervisor import ChildSpec
+
+FAKE = str(Path(__file__).with_name("fake_child.py"))
+
+
+def fake(
+    name: str, mode: str, state_dir: Path, *, stage: int = 1, export: str | None = None
+) -> ChildSpec:
+    return ChildSpec(
+        name,
+        (sys.executable, FAKE, name, mode, "{port}", str(state_dir)),
+        env={"ACME_FAKE_PORT": "{port}"},
+        export_url_as=export,
+        stage=stage,
+    )
+
+
+async def eventually(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Wait until `condition()` holds; fail with a clear message if it never does."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            pytest.fail(f"condition not reached within {timeout}s: {condition}")
+        await asyncio.sleep(0.02)
