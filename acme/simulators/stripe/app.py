@@ -24,6 +24,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+from starlette.requests import ClientDisconnect
 
 from acme.simulators.stripe.engine import Call, Engine, new_id
 from acme.simulators.stripe.errors import StripeApiError, invalid
@@ -85,15 +86,8 @@ class Sandbox:
         except StripeApiError as exc:
             return _json(exc.status, exc.body(), headers)
 
-        fault = self.faults.for_call()
-        if fault.delay_s:
-            self.stats["delayed"] += 1
-            await asyncio.sleep(fault.delay_s)
-        if fault.error == "before":
-            self.stats["faults_before"] += 1
-            return _injected_500(headers)
-
         try:
+            # Read the whole request first: a slow sandbox has received it, like a slow Stripe.
             params = await _params(request, mutating=mutating)
             key = request.headers.get("idempotency-key") if mutating else None
             if key is not None and not 0 < len(key) <= MAX_IDEMPOTENCY_KEY:
@@ -103,6 +97,16 @@ class Sandbox:
                 )
         except StripeApiError as exc:
             return _json(exc.status, exc.body(), headers)
+        except ClientDisconnect:
+            return _json(400, invalid("The client went away mid-request.").body(), headers)
+
+        fault = self.faults.for_call()
+        if fault.delay_s:
+            self.stats["delayed"] += 1
+            await asyncio.sleep(fault.delay_s)
+        if fault.error == "before":
+            self.stats["faults_before"] += 1
+            return _injected_500(headers)
 
         call = Call(api_version=version, request_id=request_id, idempotency_key=key)
         if key is None:
@@ -174,11 +178,19 @@ class Sandbox:
     def state(self) -> JsonObject:
         events = self.store.events()
         by_status = Counter(event.status for event in events)
+        intents = self.store.list_objects("payment_intent")
+        counters = self.store.counters()
         return {
-            "payment_intents": self.store.list_objects("payment_intent"),
+            "payment_intents": intents,
             "charges": self.store.list_objects("charge"),
             "refunds": self.store.list_objects("refund"),
-            "counts": self.store.counters(),
+            # Per intent: charge attempts, captures (must never exceed 1), refunds and amounts.
+            "counts": {
+                intent["id"]: {
+                    name: counters.get(intent["id"], {}).get(name, 0) for name in _COUNTS
+                }
+                for intent in intents
+            },
             "events": [
                 {
                     "id": event.id,
@@ -201,6 +213,7 @@ class Sandbox:
         }
 
 
+_COUNTS = ("charges", "captures", "refunds", "amount_captured", "amount_refunded")
 _EVENT_STATUSES = ("pending", "delivered", "failed", "no_endpoint")
 _STATS = (
     "executed",

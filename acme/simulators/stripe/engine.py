@@ -765,7 +765,7 @@ class Engine:
 
 
 def _currency(params: Params, *, required: bool) -> str | None:
-    currency = get_str(params, "currency", required=required, max_length=3)
+    currency = get_str(params, "currency", required=required, max_length=10)
     if currency is None:
         return None
     if len(currency) != 3 or not currency.isalpha() or not currency.isascii():
