@@ -48,7 +48,10 @@ def decode_pairs(pairs: Iterable[tuple[str, str]]) -> Params:
             raise invalid(f"Invalid parameter name: {name!r}.", param=name)
         path = [match.group(1), *_SEGMENT.findall(match.group(2))]
         _assign(root, path, value, name)
-    return _listify(root)
+    decoded = _listify(root)
+    if not isinstance(decoded, dict):
+        raise invalid("Invalid parameters: top-level names cannot all be array indexes.")
+    return decoded
 
 
 def _assign(node: Params, path: list[str], value: str, name: str) -> None:
