@@ -15,21 +15,20 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, TextIO
+from typing import Annotated, Any, TextIO, cast
 
 import typer
-import yaml
 
 from generator._breaking import BreakingChange, compare
 from generator._model import Catalog
 
 __all__ = [
     "AgainstError",
-    "FileLocator",
+    "CatalogLocator",
     "breaking",
     "catalog_at",
     "load_against",
@@ -50,10 +49,21 @@ class OutputFormat(StrEnum):
 # --- loading -----------------------------------------------------------------------------
 
 
+def _loader() -> Callable[[Path], Any]:
+    # The loader's public home is `generator.load_catalog`; until the package exports it, take
+    # it from the loading module that defines it.
+    import importlib
+
+    for module in ("generator", "generator._load", "generator._build"):
+        function = getattr(importlib.import_module(module), "load_catalog", None)
+        if callable(function):
+            return cast(Callable[[Path], Any], function)
+    raise AgainstError("no catalog loader (generator.load_catalog) is installed")
+
+
 def load_folder(path: Path) -> Catalog:
     """The catalog in `path` (via `load_catalog`); `AgainstError` when it cannot be loaded."""
-    from generator._load import load_catalog
-
+    load_catalog = _loader()
     if not path.is_dir():
         raise AgainstError(f"{path}: no such catalog folder")
     try:
@@ -121,6 +131,9 @@ def _extract(tar: tarfile.TarFile, into: Path) -> None:
 
 def load_against(against: str, catalog_dir: Path) -> Catalog:
     """The catalog to compare with: the folder `against`, else `catalog_dir` at git `against`."""
+    if not against.strip():
+        # Path("") is the current folder: an empty value must not compare against it silently.
+        raise AgainstError("--against '': neither a folder nor a git revision")
     candidate = Path(against)
     if candidate.is_dir():
         return load_folder(candidate)
@@ -131,62 +144,27 @@ def load_against(against: str, catalog_dir: Path) -> Catalog:
 # --- positions ---------------------------------------------------------------------------
 
 
-class FileLocator:
-    """Lines of JSON pointers in the catalog's files (schema.json, openapi.yml, page frontmatter).
+class CatalogLocator:
+    """Lines of JSON pointers in the catalog's files, read from the loaded model.
 
-    Files are parsed as YAML (JSON is read the same way) with their node positions; a file that
-    cannot be read or parsed yields None, and the change keeps its resource's line.
+    Pages use the frontmatter positions the loader kept; schemas and OpenAPI documents are
+    located in the text the loader read. Nothing is read from disk again.
     """
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self._nodes: dict[str, tuple[yaml.Node | None, int]] = {}
-
-    def _document(self, path: str) -> tuple[yaml.Node | None, int]:
-        if path not in self._nodes:
-            self._nodes[path] = self._parse(path)
-        return self._nodes[path]
-
-    def _parse(self, path: str) -> tuple[yaml.Node | None, int]:
-        try:
-            text = (self.root / path).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            return None, 0
-        offset = 0
-        if path.endswith((".md", ".mdx")):
-            lines = text.split("\n")
-            if not lines or lines[0].strip() != "---":
-                return None, 0
-            end = next((i for i in range(1, len(lines)) if lines[i].strip() == "---"), None)
-            if end is None:
-                return None, 0
-            text, offset = "\n".join(lines[1:end]), 1
-        try:
-            return yaml.compose(text, Loader=yaml.SafeLoader), offset
-        except yaml.YAMLError:
-            return None, 0
+    def __init__(self, catalog: Catalog) -> None:
+        self._documents = {doc.path: doc for doc in catalog.documents}
+        self._files = catalog.files
 
     def __call__(self, path: str, pointer: Sequence[str]) -> int | None:
-        node, offset = self._document(path)
-        line: int | None = None
-        for token in pointer:
-            child = _child(node, token)
-            if child is None:
-                break
-            key, node = child
-            line = key.start_mark.line + 1 + offset
-        return line
+        document = self._documents.get(path)
+        if document is not None:
+            return document.position(*pointer)[0]
+        side_file = self._files.get(path)
+        if side_file is None or not side_file.text:
+            return None
+        from generator._load import locate
 
-
-def _child(node: yaml.Node | None, token: str) -> tuple[yaml.Node, yaml.Node] | None:
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            if isinstance(key, yaml.ScalarNode) and key.value == token:
-                return key, value
-    elif isinstance(node, yaml.SequenceNode) and token.isdigit() and int(token) < len(node.value):
-        item = node.value[int(token)]
-        return item, item
-    return None
+        return locate(side_file.text, tuple(pointer))[0]
 
 
 # --- command -----------------------------------------------------------------------------
@@ -212,7 +190,7 @@ def run(
     except AgainstError as exc:
         err.write(f"error: {exc}\n")
         return 2
-    changes = compare(old, new, locate=FileLocator(catalog))
+    changes = compare(old, new, locate=CatalogLocator(new))
     _write(changes, output_format, out)
     noun = "breaking change" if len(changes) == 1 else "breaking changes"
     err.write(f"{len(changes)} {noun} against {against}\n")

@@ -284,6 +284,10 @@ class CatalogExplorer:
 
     # --- questions --------------------------------------------------------------------
 
+    def message(self, message: str) -> Message:
+        """The model of a message's latest version (id or name), e.g. for its ``schema_path``."""
+        return self._message(message)
+
     def senders(self, message: Message | str) -> Table:
         """The services that send a message, with the channels they send it on."""
         found = self._message(message)
@@ -581,7 +585,7 @@ class SystemsMap(DiagramView):
 
     def __init__(self, explorer: CatalogExplorer, *, messages: bool) -> None:
         diagram = Diagram("Systems map", direction="LR")
-        node_rows = []
+        node_rows: list[tuple[str, str, str, str]] = []
         for system in sorted(explorer._systems.values(), key=lambda s: s.id):
             domain_id = explorer._domain_of.get(system.id)
             domain = explorer._domains.get(domain_id) if domain_id else None
@@ -666,7 +670,7 @@ class MessageChanges(Table):
                 by_message.setdefault(change.resource_id, set()).add(change.rule)
         old_messages, new_messages = latest_by_id(old.messages), latest_by_id(new.messages)
         old_links, new_links = _links(old), _links(new)
-        rows = []
+        rows: list[tuple[str, str, str, str, str, str, list[str]]] = []
         for mid in sorted(set(old_messages) | set(new_messages)):
             before, after = old_messages.get(mid), new_messages.get(mid)
             if before is None and after is not None:

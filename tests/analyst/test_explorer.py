@@ -434,3 +434,28 @@ def test_listings(cat: CatalogExplorer) -> None:
     assert cat.datastores().column("system") == ["", "order-management-system", ""]
     with pytest.raises(ValueError, match="use event, command or query"):
         cat.messages("events")
+
+
+def test_message_edges_draw_services_outside_systems(cat: CatalogExplorer, no_dot: None) -> None:
+    mermaid = cat.systems_map(messages=True).diagram.mermaid
+    assert '[["Storefront"]]' in mermaid  # the client service that sends create-order
+    assert mermaid.count(" -.->") == 2
+
+
+def test_diagram_escapes_awkward_ids_and_labels() -> None:
+    diagram = _diagrams.Diagram(
+        "odd: names",
+        nodes=[
+            _diagrams.Node("a:b", 'say "hi" <b>', cluster="x & y"),
+            _diagrams.Node("c.d", "two\nlines"),
+        ],
+        edges=[_diagrams.Edge("a:b", "c.d", "a->b"), _diagrams.Edge("a:b", "missing")],
+    )
+    mermaid = diagram.mermaid
+    assert 'n0["say #quot;hi#quot; #lt;b#gt;"]' in mermaid
+    assert 'n1["two<br/>lines"]' in mermaid
+    assert 'subgraph c1["x #amp; y"]' in mermaid
+    assert mermaid.count("-->") == 1  # the edge to an unknown node is dropped
+    if _diagrams.dot_available():
+        svg = diagram.svg()
+        assert svg is not None and "say &quot;hi&quot; &lt;b&gt;" in svg

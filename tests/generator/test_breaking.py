@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import copy
+import io
+import json
+import subprocess
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+import typer
+from typer.testing import CliRunner
 
 from generator._breaking import RULES, BreakingChange, compare, latest_by_id, version_key
+from generator._cmd_breaking import breaking, run
 from generator._model import (
     Catalog,
     Channel,
@@ -567,3 +573,189 @@ def test_change_serialises_to_json_ready_dict() -> None:
         "message": "gone",
         "resource": {"kind": "event", "id": "x"},
     }
+
+
+# --- the command: folders, git revisions, output -------------------------------------------
+
+PAGE = """---
+id: {id}
+name: {name}
+version: "{version}"
+{extra}---
+{body}
+"""
+
+SCHEMA_JSON = """{
+  "type": "object",
+  "required": ["orderId"],
+  "properties": {
+    "orderId": {"type": "string", "format": "uuid"},
+    "note": {"type": "string", "maxLength": 200}
+  }
+}
+"""
+
+
+def write_catalog(root: Path, *, schema: str = SCHEMA_JSON, version: str = "1.0.0") -> Path:
+    """A two-service catalog on disk: order-service sends order-created to inventory-service."""
+    service_dir = root / "domains/Ordering/services/OrderService"
+    files = {
+        service_dir / "index.mdx": PAGE.format(
+            id="order-service",
+            name="Order Service",
+            version="1.0.0",
+            extra="sends:\n  - id: order-created\n",
+            body="Creates orders.",
+        ),
+        root / "domains/Ordering/services/InventoryService/index.mdx": PAGE.format(
+            id="inventory-service",
+            name="Inventory Service",
+            version="1.0.0",
+            extra="receives:\n  - id: order-created\n",
+            body="Reserves stock.",
+        ),
+        service_dir / "events/order-created/index.mdx": PAGE.format(
+            id="order-created",
+            name="Order Created",
+            version=version,
+            extra="schemaPath: schema.json\n",
+            body="An order exists.",
+        ),
+        service_dir / "events/order-created/schema.json": schema,
+    }
+    for path, text in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return root
+
+
+WITHOUT_NOTE = SCHEMA_JSON.replace(',\n    "note": {"type": "string", "maxLength": 200}', "")
+SCHEMA_FILE = "domains/Ordering/services/OrderService/events/order-created/schema.json"
+MESSAGE_PAGE = "domains/Ordering/services/OrderService/events/order-created/index.mdx"
+
+
+def run_breaking(catalog_dir: Path, against: str, fmt: str = "text") -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = run(catalog_dir, against, fmt, stdout=out, stderr=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_command_against_a_folder_prints_sorted_positioned_lines(tmp_path: Path) -> None:
+    old = write_catalog(tmp_path / "old")
+    new = write_catalog(tmp_path / "new", schema=WITHOUT_NOTE)
+    code, out, err = run_breaking(new, str(old))
+    assert code == 1
+    assert out.splitlines() == [
+        f"{MESSAGE_PAGE}:4: breaking version-not-bumped: event 'order-created' changed in a "
+        "breaking way (field-removed) but kept version 1.0.0",
+        # The field is gone, so the change points at the `properties` it was removed from.
+        f"{SCHEMA_FILE}:4: breaking field-removed: event 'order-created': field 'note' was removed",
+    ]
+    assert "2 breaking changes" in err
+
+
+def test_command_json_output(tmp_path: Path) -> None:
+    old = write_catalog(tmp_path / "old")
+    new = write_catalog(tmp_path / "new", schema=WITHOUT_NOTE, version="2.0.0")
+    code, out, _ = run_breaking(new, str(old), "json")
+    assert code == 1
+    assert json.loads(out) == [
+        {
+            "path": SCHEMA_FILE,
+            "line": 4,
+            "rule": "field-removed",
+            "message": "event 'order-created': field 'note' was removed",
+            "resource": {"kind": "event", "id": "order-created"},
+        }
+    ]
+
+
+def test_command_exits_0_without_breaking_changes(tmp_path: Path) -> None:
+    old = write_catalog(tmp_path / "old")
+    code, out, err = run_breaking(write_catalog(tmp_path / "new"), str(old))
+    assert (code, out) == (0, "")
+    assert "0 breaking changes" in err
+
+
+def git(repo: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-c", "user.name=test", "-c", "user.email=test@example.invalid", *args],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+    )
+
+
+def test_command_against_a_git_revision(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    catalog_dir = write_catalog(repo / "catalog")
+    git(repo, "init", "-q")
+    git(repo, "add", "catalog")
+    git(repo, "commit", "-q", "-m", "catalog")
+    (catalog_dir / SCHEMA_FILE).write_text(WITHOUT_NOTE, encoding="utf-8")
+    code, out, _ = run_breaking(catalog_dir, "HEAD")
+    assert code == 1
+    assert [line.split(": breaking ")[1].split(":")[0] for line in out.splitlines()] == [
+        "version-not-bumped",
+        "field-removed",
+    ]
+    git(repo, "commit", "-q", "-am", "drop note")
+    assert run_breaking(catalog_dir, "HEAD")[0] == 0  # the working tree matches HEAD now
+    assert run_breaking(catalog_dir, "HEAD~1")[0] == 1
+
+
+@pytest.mark.parametrize("revision", ["no-such-branch", "--output=x", ""])
+def test_command_rejects_unknown_revisions(tmp_path: Path, revision: str) -> None:
+    repo = tmp_path / "repo"
+    catalog_dir = write_catalog(repo / "catalog")
+    git(repo, "init", "-q")
+    git(repo, "add", "catalog")
+    git(repo, "commit", "-q", "-m", "catalog")
+    code, out, err = run_breaking(catalog_dir, revision)
+    assert (code, out) == (2, "")
+    assert "neither a folder nor a git revision" in err
+
+
+def test_command_names_a_catalog_missing_at_the_revision(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    (repo / "README").parent.mkdir(parents=True)
+    (repo / "README").write_text("x\n", encoding="utf-8")
+    git(repo, "init", "-q")
+    git(repo, "add", "README")
+    git(repo, "commit", "-q", "-m", "first")
+    catalog_dir = write_catalog(repo / "catalog")
+    code, _, err = run_breaking(catalog_dir, "HEAD")
+    assert code == 2
+    assert "'catalog' does not exist there" in err
+
+
+def test_command_outside_a_git_repository(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIT_CEILING_DIRECTORIES stops git from finding a repository above the temporary folder.
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
+    catalog_dir = write_catalog(tmp_path / "catalog")
+    code, _, err = run_breaking(catalog_dir, "HEAD")
+    assert code == 2
+    assert "not inside a git repository" in err
+
+
+def test_command_usage_errors(tmp_path: Path) -> None:
+    code, _, err = run_breaking(tmp_path / "missing", str(tmp_path))
+    assert code == 2 and "no such catalog folder" in err
+    catalog_dir = write_catalog(tmp_path / "catalog")
+    code, _, err = run_breaking(catalog_dir, str(catalog_dir), "xml")
+    assert code == 2 and "--format 'xml'" in err
+
+
+def test_typer_command_exit_codes(tmp_path: Path) -> None:
+    app = typer.Typer()
+    app.command()(breaking)
+    app.command("noop")(lambda: None)  # two commands, so the command name is required
+    old = write_catalog(tmp_path / "old")
+    new = write_catalog(tmp_path / "new", schema=WITHOUT_NOTE, version="2.0.0")
+    runner = CliRunner()
+    result = runner.invoke(app, ["breaking", str(new), "--against", str(old), "--format", "json"])
+    assert result.exit_code == 1, result.output
+    assert json.loads(result.stdout)[0]["rule"] == "field-removed"
+    assert runner.invoke(app, ["breaking", str(new)]).exit_code == 2  # --against is required
+    same = runner.invoke(app, ["breaking", str(old), "--against", str(old)])
+    assert same.exit_code == 0
