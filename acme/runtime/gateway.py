@@ -385,15 +385,15 @@ async def _forward(
         response.headers["retry-after"] = "1"
         return response
 
-    response = StreamingResponse(
+    streamed = StreamingResponse(
         upstream.aiter_raw(),
         status_code=upstream.status_code,
         background=BackgroundTask(upstream.aclose),
     )
-    response.raw_headers = _response_headers(
+    streamed.raw_headers = _response_headers(
         upstream, correlation_id, drop_length=request.method == "HEAD"
     )
-    return response
+    return streamed
 
 
 # ---------------------------------------------------------------------------------------------

@@ -447,9 +447,10 @@ class Child:
         assert self._proc is not None and self._ready is not None
         exited = asyncio.ensure_future(self._proc.wait())
         ready = self._ready
+        waiting: set[asyncio.Future[Any]] = {ready, exited}
         try:
             done, _ = await asyncio.wait(
-                {ready, exited}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
             )
         finally:
             if not exited.done():
@@ -550,7 +551,9 @@ class Child:
             self._signal(signal.SIGTERM)
             exited = asyncio.ensure_future(proc.wait())
             forced = asyncio.ensure_future(force.wait())
-            await asyncio.wait({exited, forced}, timeout=timeout, return_when="FIRST_COMPLETED")
+            await asyncio.wait(
+                {exited, forced}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
             forced.cancel()
             if not exited.done():
                 exited.cancel()
@@ -968,7 +971,9 @@ class PlatformRunner:
         if self.supervisor is not None:
             self.supervisor.force()
 
-    async def run(self, stop: asyncio.Event | None = None) -> None:
+    async def run(
+        self, stop: asyncio.Event | None = None, *, on_started: Callable[[], None] | None = None
+    ) -> None:
         """Start, wait for SIGINT/SIGTERM (or `stop`), stop. A second signal skips the grace."""
         stop = stop or asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -996,6 +1001,8 @@ class PlatformRunner:
                 return
             waiter.cancel()
             start.result()
+            if on_started is not None:
+                on_started()
             await stop.wait()
             await self.stop()
         finally:

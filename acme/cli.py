@@ -1,0 +1,451 @@
+"""The `acme` command: run the platform, see its state, handle dead letters.
+
+    acme up [--only cart-system,checkout-system] [--port 8080]
+    acme status [--json]
+    acme dlq list [--service S] [--include-replayed] [--limit N] [--json]
+    acme dlq replay ID... | --all [--service S]
+
+`main(argv, stdout=..., stderr=...) -> int` is the entry point, so tests need no subprocess.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from acme.runtime.gateway import SystemStatus
+from acme.runtime.supervisor import (
+    STATE_FILE,
+    Event,
+    PlatformError,
+    PlatformRunner,
+    RunOptions,
+    child_specs,
+    load_platform,
+    read_state,
+)
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="acme",
+    help="Run Acme's reference platform: every system, one gateway, one command.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+dlq_app = typer.Typer(help="Dead letters: messages a handler gave up on.", no_args_is_help=True)
+app.add_typer(dlq_app, name="dlq")
+
+
+class _Io:
+    """Consoles for the current invocation (swapped by `main` for tests)."""
+
+    out = Console()
+    err = Console(stderr=True)
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    _Io.err.print(Text(f"error: {message}", style="bold red"), soft_wrap=True)
+    return typer.Exit(code)
+
+
+def _settings() -> Any:
+    from acme.runtime.settings import Settings
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"ACME_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        raise _fail(f"invalid configuration: {problems}") from None
+
+
+STATE_STYLES = {
+    "ready": "green",
+    "starting": "yellow",
+    "backoff": "red",
+    "stopping": "yellow",
+    "stopped": "dim",
+    "failed": "bold red",
+}
+
+
+def _uptime(since: float | None, now: float | None = None) -> str:
+    if not since:
+        return "-"
+    seconds = max(0, int((now or time.time()) - since))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    if minutes:
+        return f"{minutes}m{secs:02d}s"
+    return f"{secs}s"
+
+
+def _process_table(rows: Mapping[str, SystemStatus], title: str = "") -> Table:
+    table = Table(title=title or None, title_justify="left", expand=False)
+    for column in ("system", "pid", "state", "url", "restarts", "uptime"):
+        table.add_column(column, justify="right" if column in ("pid", "restarts") else "left")
+    for name, s in rows.items():
+        table.add_row(
+            name,
+            str(s.pid or "-"),
+            Text(s.state, style=STATE_STYLES.get(s.state, "")),
+            s.url or "-",
+            str(s.restarts),
+            _uptime(s.since),
+        )
+    return table
+
+
+# ---------------------------------------------------------------------------------------------
+# acme up
+
+
+NOTABLE = {"exited", "failed", "killed", "warning"}
+
+
+class _LiveDisplay:
+    """A live table on a terminal; crashes, restarts and warnings scroll above it."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.runner: PlatformRunner | None = None
+        self.live: Live | None = None
+
+    def render(self) -> Group | Text:
+        runner = self.runner
+        if runner is None:
+            return Text("starting…")
+        head = Text.assemble(
+            ("gateway ", "bold"),
+            runner.gateway_url or "…",
+            ("   broker ", "bold"),
+            ("embedded NATS " if runner.broker_embedded else "") + (runner.broker_url or "…"),
+        )
+        foot = Text("Ctrl-C stops everything (twice: without waiting)", style="dim")
+        return Group(head, _process_table(runner.snapshot()), foot)
+
+    def event(self, event: Event) -> None:
+        if event.kind in NOTABLE or event.name in ("broker", "gateway"):
+            stamp = datetime.fromtimestamp(event.at).strftime("%H:%M:%S")
+            style = "red" if event.kind in NOTABLE else ""
+            self.console.print(Text(f"{stamp} {event.name}: {event.message}", style=style))
+
+    def started(self) -> None:
+        pass
+
+    def __enter__(self) -> _LiveDisplay:
+        self.live = Live(
+            get_renderable=self.render, console=self.console, refresh_per_second=2, transient=False
+        )
+        self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live is not None:
+            self.live.__exit__(None, None, None)
+
+
+class _PlainDisplay:
+    """One log line per event, for pipes, CI and log files."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.runner: PlatformRunner | None = None
+
+    def event(self, event: Event) -> None:
+        stamp = datetime.fromtimestamp(event.at).strftime("%H:%M:%S")
+        self.console.print(f"{stamp} {event.name}: {event.message}", highlight=False, markup=False)
+
+    def started(self) -> None:
+        runner = self.runner
+        assert runner is not None
+        ready = sum(1 for s in runner.snapshot().values() if s.state == "ready")
+        self.console.print(
+            f"platform ready: {ready} process(es) behind {runner.gateway_url} "
+            f"(docs: {runner.gateway_url}/docs); Ctrl-C or SIGTERM stops it",
+            highlight=False,
+            markup=False,
+        )
+
+    def __enter__(self) -> _PlainDisplay:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+@app.command()
+def up(
+    only: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--only",
+            help="Run only these systems (comma-separated or repeated); ids as in the catalog.",
+        ),
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(help="Gateway port (default ACME_PORT or 8080; 0 = any free port).", min=0),
+    ] = None,
+    host: Annotated[str, typer.Option(help="Gateway interface.")] = "127.0.0.1",
+    ready_timeout: Annotated[
+        float, typer.Option(help="Seconds each process has to report ready.", min=1)
+    ] = 60.0,
+    plain: Annotated[
+        bool, typer.Option("--plain", help="Log lines instead of the live table.")
+    ] = False,
+) -> None:
+    """Start the broker, every system, the simulators and the gateway; Ctrl-C stops all."""
+    settings = _settings()
+    names = [n for item in only or [] for n in item.split(",") if n.strip()]
+    try:
+        platform = load_platform(settings.catalog_module).select(names)
+        options = RunOptions(
+            data_dir=Path(settings.data_dir),
+            broker_url=settings.broker_url,
+            host=host,
+            port=settings.port if port is None else port,
+            ready_timeout=ready_timeout,
+            # Children get their own shutdown_timeout to drain; we wait a little longer.
+            stop_timeout=float(settings.shutdown_timeout) + 5.0,
+            nats_binary=settings.nats_server_bin,
+        )
+        live = _Io.out.is_terminal and not plain
+        display: _LiveDisplay | _PlainDisplay = (
+            _LiveDisplay(_Io.out) if live else _PlainDisplay(_Io.out)
+        )
+        runner = PlatformRunner(options, platform, child_specs(platform), on_event=display.event)
+        display.runner = runner
+        with display:
+            asyncio.run(runner.run(on_started=display.started))
+    except (PlatformError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+
+
+# ---------------------------------------------------------------------------------------------
+# acme status
+
+
+@app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the raw state file.")] = False,
+) -> None:
+    """Show what `acme up` runs (from the state file in the data dir)."""
+    settings = _settings()
+    data_dir = Path(settings.data_dir).resolve()
+    try:
+        state = read_state(data_dir)
+    except PlatformError as exc:
+        raise _fail(str(exc)) from None
+    if state is None:
+        raise _fail(f"the platform is not running (no state file in {data_dir})")
+    if as_json:
+        _Io.out.print_json(json.dumps(state))
+        raise typer.Exit(0 if state["running"] else 1)
+    if not state["running"]:
+        raise _fail(
+            f"the platform is not running: supervisor pid {state.get('pid')} is gone "
+            f"(stale state file {data_dir / STATE_FILE}, last updated {state.get('updated_at')})"
+        )
+    rows = {
+        name: SystemStatus(
+            name,
+            str(p.get("state", "?")),
+            p.get("url"),
+            p.get("pid"),
+            int(p.get("restarts") or 0),
+            _parse_iso(p.get("since")),
+        )
+        for name, p in (state.get("processes") or {}).items()
+    }
+    _Io.out.print(
+        Text.assemble(
+            ("gateway ", "bold"),
+            str(state.get("gateway")),
+            ("   broker ", "bold"),
+            ("embedded NATS " if state.get("broker_embedded") else "") + str(state.get("broker")),
+            ("   supervisor pid ", "bold"),
+            str(state.get("pid")),
+        )
+    )
+    _Io.out.print(_process_table(rows))
+    not_ready = [n for n, r in rows.items() if r.state != "ready"]
+    if not_ready:
+        _Io.out.print(Text(f"not ready: {', '.join(not_ready)}", style="yellow"))
+
+
+def _parse_iso(value: Any) -> float | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except ValueError:
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+# acme dlq
+
+
+def _deadletter() -> Any:
+    try:
+        from acme.runtime import deadletter
+    except ImportError as exc:
+        raise _fail(f"dead-letter support is not available: {exc}") from None
+    return deadletter
+
+
+def _run_dlq(call: Any) -> Any:
+    """Run one dead-letter coroutine; configuration and lookup errors become clear messages."""
+    try:
+        return asyncio.run(call)
+    except LookupError as exc:  # unknown ids
+        raise _fail(str(exc).strip("'\"")) from None
+    except (ValueError, OSError) as exc:  # ConfigurationError (no broker), unreachable store
+        raise _fail(f"{type(exc).__name__}: {exc}") from None
+
+
+def _as_dict(item: Any) -> dict[str, Any]:
+    if hasattr(item, "as_dict"):
+        return dict(item.as_dict())
+    if isinstance(item, Mapping):
+        return dict(item)
+    if dataclasses.is_dataclass(item) and not isinstance(item, type):
+        return dataclasses.asdict(item)
+    return {k: v for k, v in vars(item).items() if not k.startswith("_")}
+
+
+# The table shows what identifies and explains a letter; --json shows payload and headers too.
+TABLE_COLUMNS = (
+    "id",
+    "service",
+    "message_type",
+    "reason",
+    "attempts",
+    "error",
+    "dead_at",
+    "replayed_at",
+)
+
+
+def _cell(value: Any, width: int = 80) -> str:
+    text = "" if value is None else str(value)
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+ServiceOption = Annotated[
+    str | None, typer.Option("--service", help="Only dead letters of this service id.")
+]
+
+
+@dlq_app.command("list")
+def dlq_list(
+    service: ServiceOption = None,
+    include_replayed: Annotated[
+        bool, typer.Option("--include-replayed", help="Also letters already replayed.")
+    ] = False,
+    limit: Annotated[int, typer.Option(help="At most this many, newest first.", min=1)] = 100,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON array, every field.")] = False,
+) -> None:
+    """List dead letters (read from the runtime store; the broker need not run)."""
+    settings = _settings()
+    module = _deadletter()
+    found = _run_dlq(
+        module.list_dead_letters(
+            settings, service=service, include_replayed=include_replayed, limit=limit
+        )
+    )
+    letters = [_as_dict(x) for x in found]
+    if as_json:
+        _Io.out.print_json(json.dumps(letters, default=str))
+        return
+    if not letters:
+        _Io.out.print("no dead letters")
+        return
+    table = Table(title=f"{len(letters)} dead letter(s)", title_justify="left")
+    columns = [c for c in TABLE_COLUMNS if any(c in row for row in letters)]
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in letters:
+        table.add_row(*(_cell(row.get(c)) for c in columns))
+    _Io.out.print(table)
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    ids: Annotated[
+        list[str] | None, typer.Argument(help="Dead-letter ids (or message ids) to replay.")
+    ] = None,
+    replay_all: Annotated[
+        bool, typer.Option("--all", help="Replay every letter not replayed yet.")
+    ] = False,
+    service: ServiceOption = None,
+) -> None:
+    """Send dead letters back to their service (it receives them on replay.<service>)."""
+    if bool(ids) == replay_all:
+        raise _fail("give dead-letter ids, or --all (not both)", code=2)
+    settings = _settings()
+    module = _deadletter()
+    replayed = _run_dlq(module.replay_dead_letters(settings, ids=tuple(ids or ()), service=service))
+    _Io.out.print(f"replayed {len(replayed)} dead letter(s)")
+    for letter in replayed:
+        row = _as_dict(letter)
+        _Io.out.print(
+            f"  {row.get('id')}  {row.get('service')}  {row.get('message_type')}",
+            highlight=False,
+            markup=False,
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    stdout: IO[str] | None = None,
+    stderr: IO[str] | None = None,
+) -> int:
+    """Run the CLI and return its exit code (console script `acme`)."""
+    saved = (_Io.out, _Io.err)
+    if stdout is not None:
+        _Io.out = Console(file=stdout, width=160)
+    if stderr is not None:
+        _Io.err = Console(file=stderr, width=160)
+    try:
+        # Standalone mode lets typer print usage errors its usual way; it ends in SystemExit.
+        app(args=list(sys.argv[1:] if argv is None else argv), prog_name="acme")
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            return exc.code or 0
+        _Io.err.print(str(exc.code), soft_wrap=True)
+        return 1
+    finally:
+        _Io.out, _Io.err = saved
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
