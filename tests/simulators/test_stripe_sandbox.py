@@ -665,12 +665,12 @@ def test_random_500s_never_double_charge(sandbox_url: str, admin: httpx.Client) 
 def test_latency_fault_times_out_the_sdk_and_the_retry_is_replayed(
     sandbox_url: str, admin: httpx.Client
 ) -> None:
-    admin.post("/_sandbox/faults", json={"latency_ms": 1500}).raise_for_status()
+    admin.post("/_sandbox/faults", json={"latency_ms": 2000}).raise_for_status()
     impatient = stripe.StripeClient(
         API_KEY,
         base_addresses={"api": sandbox_url},
         max_network_retries=0,
-        http_client=stripe.RequestsClient(timeout=0.3),
+        http_client=stripe.RequestsClient(timeout=0.5),
     )
     params: Any = {
         "amount": 1200,

@@ -45,18 +45,28 @@ async def _serve(settings: SandboxSettings) -> int:
         lifespan="on",
     )
     server = uvicorn.Server(config)
-    serving = asyncio.create_task(server.serve())
+
+    async def serve() -> bool:
+        try:
+            await server.serve()
+        except SystemExit:  # uvicorn's way of saying it could not start
+            return False
+        return True
+
+    serving = asyncio.create_task(serve())
     while not server.started:
-        if serving.done():  # failed to start, e.g. the port is taken
-            await serving
+        if serving.done():  # e.g. the port is taken; uvicorn logged why
+            print(
+                f"stripe sandbox: could not serve on {settings.host}:{settings.port}",
+                file=sys.stderr,
+            )
             return 1
         await asyncio.sleep(0.02)
     port = server.servers[0].sockets[0].getsockname()[1]
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
     ready = {"system": "stripe", "http": f"http://{host}:{port}"}
     print(f"ACME-READY {json.dumps(ready)}", flush=True)
-    await serving
-    return 0
+    return 0 if await serving else 1
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_WEBHOOK_SECRET = "whsec_acme_local_sandbox"
@@ -41,6 +42,25 @@ class SandboxSettings(BaseSettings):
 
     # Faults active from start-up, as the JSON body of POST /_sandbox/faults.
     faults: str | None = None
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _check_webhook_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"ACME_STRIPE_WEBHOOK_URL must be an http(s) URL, got {value!r}")
+        return value
+
+    @field_validator("faults")
+    @classmethod
+    def _check_faults(cls, value: str | None) -> str | None:
+        if value:
+            from acme.simulators.stripe.faults import FaultConfig
+
+            FaultConfig.model_validate_json(value)  # fails early with the field at fault
+        return value or None
 
     @property
     def db_path(self) -> Path:
