@@ -107,6 +107,22 @@ class CatalogExplorer:
             f"{len(self._messages)} messages, {len(self._flows)} flows>"
         )
 
+    def summary(self) -> Table:
+        """How many resources of each kind the catalog holds (latest versions)."""
+        counts = [
+            ("domains", len(self._domains)),
+            ("systems", len(self._systems)),
+            ("services", len(self._services)),
+            ("messages", len(self._messages)),
+            ("channels", len(self._channels)),
+            ("flows", len(self._flows)),
+            ("data stores", len(self._containers)),
+        ]
+        return Table(f"Catalog {self.model.root}", ("kind", "count"), counts)
+
+    def _repr_html_(self) -> str:
+        return self.summary()._repr_html_()
+
     # --- small helpers ----------------------------------------------------------------
 
     def _service_domain(self, service_id: str) -> str | None:

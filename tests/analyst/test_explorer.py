@@ -459,3 +459,17 @@ def test_diagram_escapes_awkward_ids_and_labels() -> None:
     if _diagrams.dot_available():
         svg = diagram.svg()
         assert svg is not None and "say &quot;hi&quot; &lt;b&gt;" in svg
+
+
+def test_explorer_summary(cat: CatalogExplorer) -> None:
+    assert dict(zip(*[cat.summary().column(c) for c in ("kind", "count")], strict=True)) == {
+        "domains": 2,
+        "systems": 2,
+        "services": 3,
+        "messages": 3,
+        "channels": 3,
+        "flows": 1,
+        "data stores": 3,
+    }
+    assert "<table>" in cat._repr_html_()
+    assert repr(cat).startswith("<CatalogExplorer catalog: 2 domains")
