@@ -22,6 +22,7 @@ from typing import IO, Annotated, Any
 
 import typer
 from pydantic import ValidationError
+from rich import box
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
@@ -100,9 +101,20 @@ def _uptime(since: float | None, now: float | None = None) -> str:
 
 
 def _process_table(rows: Mapping[str, SystemStatus], title: str = "") -> Table:
-    table = Table(title=title or None, title_justify="left", expand=False)
-    for column in ("system", "pid", "state", "url", "restarts", "uptime"):
-        table.add_column(column, justify="right" if column in ("pid", "restarts") else "left")
+    # Compact enough for 80 columns with the catalog's longest system id.
+    table = Table(
+        title=title or None,
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    table.add_column("system", no_wrap=True)
+    table.add_column("pid", justify="right", no_wrap=True)
+    table.add_column("state", no_wrap=True)
+    table.add_column("url", no_wrap=True, min_width=len("http://127.0.0.1:65535"))
+    table.add_column("restarts", justify="right", no_wrap=True)
+    table.add_column("uptime", no_wrap=True)
     for name, s in rows.items():
         table.add_row(
             name,

@@ -121,22 +121,25 @@ class Platform:
         return Platform(tuple(h for h in self.hosts if h.name in chosen), self.routes)
 
 
-def _values(collection: Any) -> list[Any]:
-    if collection is None:
+def _system_ids(systems: Any) -> list[str]:
+    """SYSTEMS as the registry gives it: a sequence of entries, or a mapping keyed by id."""
+    if systems is None:
         return []
-    if isinstance(collection, Mapping):
-        return list(collection.values())
-    return list(collection)
+    if isinstance(systems, Mapping):
+        return [str(k) for k in systems]
+    ids = []
+    for entry in systems:
+        ident = entry.get("id") if isinstance(entry, Mapping) else getattr(entry, "id", None)
+        if ident:
+            ids.append(str(ident))
+    return ids
 
 
-def _spec_is_hosted(spec: Any) -> bool:
+def _is_hosted(spec: Any, has_http: bool) -> bool:
     # Client services (they only send over http.gateway) generate no handlers, publishers or
-    # operations, so there is nothing for a process to run for them.
-    return bool(
-        getattr(spec, "receives", ())
-        or getattr(spec, "sends", ())
-        or getattr(spec, "operations", ())
-    )
+    # operations, so there is nothing for a process to run for them. Same rule as
+    # acme.runtime.registry.list_hosts, so the supervisor starts exactly what can be hosted.
+    return has_http or any(getattr(spec, a, ()) for a in ("receives", "sends", "operations"))
 
 
 def platform_from_catalog(
@@ -161,17 +164,12 @@ def platform_from_catalog(
                 f"{module_name}: service {service_id} has neither a system nor a domain to host it"
             )
         host_of[service_id] = host
-        if _spec_is_hosted(spec):
+        if _is_hosted(spec, service_id in http_modules):
             hosted.setdefault(host, []).append(service_id)
     if not service_modules:
-        # Older registries: take every service listed, all hosted.
-        for svc in _values(getattr(catalog, "SERVICES", None)):
-            host = getattr(svc, "system", None) or getattr(svc, "domain", None)
-            if host:
-                host_of[svc.id] = host
-                hosted.setdefault(host, []).append(svc.id)
+        raise PlatformError(f"{where} has no SERVICE_MODULES: is generated/ up to date?")
 
-    system_ids = [s.id for s in _values(getattr(catalog, "SYSTEMS", None))]
+    system_ids = _system_ids(getattr(catalog, "SYSTEMS", None))
     if STRIPE_HOST in system_ids or STRIPE_HOST in host_of.values():
         # The sandbox stands in for the whole external Stripe system, hosted or not.
         hosted.setdefault(STRIPE_HOST, [])
@@ -575,6 +573,7 @@ class Child:
         code = proc.returncode if proc is not None else None
         self.url = None
         self.pid = None
+        self.ready_since = None
         self._set("stopped", "stopped", f"stopped ({_describe_exit(code)})")
         if self._log is not None:
             self._log.close()

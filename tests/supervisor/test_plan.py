@@ -58,6 +58,9 @@ MODULES: dict[str, Any] = {
     ),
     # a client: sends only over http.gateway, so nothing is generated for it to run
     "g.services.storefront": service("storefront", "web-shop", "shopping"),
+    # operations only in its http module still make a service hosted
+    "g.services.search_api": service("search-api", "search-system", "catalog"),
+    "g.http.search_api": SimpleNamespace(OPERATIONS=(op("GET", "/search/products", "search"),)),
     "g.http.cart_api": SimpleNamespace(
         OPERATIONS=(op("POST", "/carts/{cartId}/items", "addItemToCart"),)
     ),
@@ -80,8 +83,13 @@ CATALOG = SimpleNamespace(
         "stripe-payments-api": "g.services.stripe_api",
         "review-api": "g.services.review_api",
         "storefront": "g.services.storefront",
+        "search-api": "g.services.search_api",
     },
-    HTTP_MODULES={"cart-api": "g.http.cart_api", "review-api": "g.http.review_api"},
+    HTTP_MODULES={
+        "cart-api": "g.http.cart_api",
+        "review-api": "g.http.review_api",
+        "search-api": "g.http.search_api",
+    },
 )
 
 
@@ -99,6 +107,7 @@ def test_hosts_follow_catalog_order_with_stripe_first_and_domains_last() -> None
         HostPlan("cart-system", ("cart-api",)),
         HostPlan("payment-processing-system", ("payment-worker",)),
         HostPlan("reviews", ("review-api",)),
+        HostPlan("search-system", ("search-api",)),
     )
 
 
@@ -110,6 +119,7 @@ def test_routes_come_from_http_operations_and_webhook_channels() -> None:
     assert routes == {
         ("POST", "/carts/{cartId}/items"): ("cart-system", "cart-api"),
         ("GET", "/products/{productId}/reviews"): ("reviews", "review-api"),
+        ("GET", "/search/products"): ("search-system", "search-api"),
         ("POST", "/webhooks/stripe"): ("payment-processing-system", "payment-worker"),
     }
 
@@ -128,6 +138,19 @@ def test_only_with_unknown_name_lists_the_known_ones() -> None:
     platform = platform_from_catalog(CATALOG, import_module=load)
     with pytest.raises(PlatformError, match="unknown system.*checkout-sys.*hosts: stripe, cart"):
         platform.select(["cart-system", "checkout-sys"])
+
+
+def test_systems_as_mapping_keep_their_order() -> None:
+    systems = {"stripe": {}, "payment-processing-system": {}, "cart-system": {}}
+    catalog = SimpleNamespace(**{**vars(CATALOG), "SYSTEMS": systems})
+    names = platform_from_catalog(catalog, import_module=load).names
+    assert names[:3] == ["stripe", "payment-processing-system", "cart-system"]
+
+
+def test_registry_without_service_modules_is_reported() -> None:
+    catalog = SimpleNamespace(__name__="g.catalog", SYSTEMS=())
+    with pytest.raises(PlatformError, match="g.catalog has no SERVICE_MODULES"):
+        platform_from_catalog(catalog, import_module=load)
 
 
 def test_missing_generated_module_names_the_module() -> None:
