@@ -2,8 +2,9 @@
 
 `compare(old, new)` reads two resolved `Catalog` models and returns every breaking change,
 sorted. It compares the latest version of each resource (highest version per id, the way
-EventCatalog resolves ``latest``). It reads no files: positions inside schema and OpenAPI
-documents come from an optional `Locator` that the caller supplies.
+EventCatalog resolves ``latest``). It reads no files: positions inside pages, schemas and
+OpenAPI documents come from what the loader kept (`model_locator`), or from a `Locator` that
+the caller supplies.
 
 The rules follow the spirit of protobuf's breaking-change checkers: anything that can make an
 existing sender's payload invalid for a receiver, or a receiver's expectations wrong, counts.
@@ -24,6 +25,7 @@ __all__ = [
     "Locator",
     "compare",
     "latest_by_id",
+    "model_locator",
     "version_key",
 ]
 
@@ -99,6 +101,26 @@ class BreakingChange:
         }
 
 
+def model_locator(catalog: Catalog) -> Locator:
+    """A `Locator` over the loaded catalog: frontmatter positions of pages, and positions in
+    the text of the schemas and specifications the loader read. Nothing is read from disk."""
+    documents = {doc.path: doc for doc in catalog.documents}
+    files = catalog.files
+
+    def locate(path: str, pointer: Sequence[str]) -> int | None:
+        document = documents.get(path)
+        if document is not None:
+            return document.position(*pointer)[0]
+        side_file = files.get(path)
+        if side_file is None or not side_file.text:
+            return None
+        from generator._load import locate as locate_in_text
+
+        return locate_in_text(side_file.text, tuple(pointer))[0]
+
+    return locate
+
+
 # --- versions ---------------------------------------------------------------------------
 
 _SEMVER = re.compile(r"^(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$")
@@ -157,8 +179,12 @@ def _major_bumped(old: str, new: str) -> bool | None:
 
 
 def compare(old: Catalog, new: Catalog, *, locate: Locator | None = None) -> list[BreakingChange]:
-    """Every breaking change from `old` to `new`, sorted by path, line, rule and message."""
-    ctx = _Context(old, new, locate)
+    """Every breaking change from `old` to `new`, sorted by path, line, rule and message.
+
+    Changes are positioned in `new` with `locate` (default: `model_locator(new)`); a removed
+    resource is reported where it was in `old`.
+    """
+    ctx = _Context(old, new, locate if locate is not None else model_locator(new))
     found: set[BreakingChange] = set()
     found.update(_message_changes(ctx))
     found.update(_flow_participant_changes(ctx))

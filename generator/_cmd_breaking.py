@@ -28,7 +28,6 @@ from generator._model import Catalog
 
 __all__ = [
     "AgainstError",
-    "CatalogLocator",
     "breaking",
     "catalog_at",
     "load_against",
@@ -141,32 +140,6 @@ def load_against(against: str, catalog_dir: Path) -> Catalog:
         return load_folder(folder)
 
 
-# --- positions ---------------------------------------------------------------------------
-
-
-class CatalogLocator:
-    """Lines of JSON pointers in the catalog's files, read from the loaded model.
-
-    Pages use the frontmatter positions the loader kept; schemas and OpenAPI documents are
-    located in the text the loader read. Nothing is read from disk again.
-    """
-
-    def __init__(self, catalog: Catalog) -> None:
-        self._documents = {doc.path: doc for doc in catalog.documents}
-        self._files = catalog.files
-
-    def __call__(self, path: str, pointer: Sequence[str]) -> int | None:
-        document = self._documents.get(path)
-        if document is not None:
-            return document.position(*pointer)[0]
-        side_file = self._files.get(path)
-        if side_file is None or not side_file.text:
-            return None
-        from generator._load import locate
-
-        return locate(side_file.text, tuple(pointer))[0]
-
-
 # --- command -----------------------------------------------------------------------------
 
 
@@ -190,7 +163,7 @@ def run(
     except AgainstError as exc:
         err.write(f"error: {exc}\n")
         return 2
-    changes = compare(old, new, locate=CatalogLocator(new))
+    changes = compare(old, new)
     _write(changes, output_format, out)
     noun = "breaking change" if len(changes) == 1 else "breaking changes"
     err.write(f"{len(changes)} {noun} against {against}\n")
