@@ -245,8 +245,7 @@ def child_specs(platform: Platform, *, python: str = sys.executable) -> list[Chi
             specs.append(
                 ChildSpec(
                     STRIPE_HOST,
-                    (python, "-m", "acme.simulators.stripe"),
-                    env={"ACME_STRIPE_PORT": "{port}"},
+                    (python, "-m", "acme.simulators.stripe", "--port", "{port}"),
                     export_url_as="ACME_STRIPE_API_BASE",
                     stage=0,
                 )

@@ -169,8 +169,7 @@ def test_child_commands() -> None:
     platform = platform_from_catalog(CATALOG, import_module=load)
     specs = {s.name: s for s in child_specs(platform, python="py")}
     stripe = specs["stripe"]
-    assert stripe.argv == ("py", "-m", "acme.simulators.stripe")
-    assert stripe.env == {"ACME_STRIPE_PORT": "{port}"}
+    assert stripe.argv == ("py", "-m", "acme.simulators.stripe", "--port", "{port}")
     assert stripe.export_url_as == "ACME_STRIPE_API_BASE" and stripe.stage == 0
     cart = specs["cart-system"]
     assert cart.argv == (

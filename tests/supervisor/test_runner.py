@@ -206,3 +206,21 @@ async def test_real_embedded_nats_adapter(tmp_path: Path) -> None:
     finally:
         await stop()
     assert not (tmp_path / EMBEDDED_URL_FILE).exists()
+
+
+async def test_real_stripe_sandbox_command_reports_ready(tmp_path: Path) -> None:
+    # The contract with acme.simulators.stripe: our command line, its ACME-READY line.
+    pytest.importorskip("acme.simulators.stripe.app")
+    from acme.runtime.supervisor import Supervisor, child_specs
+
+    (spec,) = child_specs(Platform((HostPlan("stripe"),), ()))
+    env = {**os.environ, "ACME_DATA_DIR": str(tmp_path), "PYTHONUNBUFFERED": "1"}
+    sup = Supervisor([spec], env=env, ready_timeout=30)
+    await sup.start()
+    try:
+        url = sup.snapshot()["stripe"].url
+        assert url and url.startswith("http://127.0.0.1:")
+        assert sup.exports["ACME_STRIPE_API_BASE"] == url
+    finally:
+        await sup.stop()
+    assert sup.snapshot()["stripe"].state == "stopped"
