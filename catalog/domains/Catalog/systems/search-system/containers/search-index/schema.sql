@@ -24,7 +24,7 @@ CREATE INDEX IF NOT EXISTS search_documents_by_status ON search_documents (statu
 -- Ratings arrive from the Reviews domain independently of product events.
 CREATE TABLE IF NOT EXISTS product_ratings (
     product_id UUID PRIMARY KEY,
-    average_rating DOUBLE PRECISION NOT NULL CHECK (average_rating >= 0 AND average_rating <= 5),
+    average_rating NUMERIC(3, 2) NOT NULL CHECK (average_rating >= 0 AND average_rating <= 5),
     review_count INTEGER NOT NULL CHECK (review_count >= 0),
     updated_at TIMESTAMPTZ NOT NULL
 );
