@@ -1,0 +1,142 @@
+"""Run datamodel-code-generator in process over many JSON Schemas at once.
+
+All schemas go into one temporary folder and through one `generate()` call, which returns one
+module per schema file. If that call fails, each schema is generated alone to name the culprit.
+The returned code is split (with `ast`) into its import lines and its class definitions so the
+templates can place our header, docstring and `MESSAGE` spec around them.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import tempfile
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from generator._render._errors import RenderError
+
+
+@dataclass(frozen=True)
+class Module:
+    """Generated model code, split so a template can wrap it."""
+
+    imports: tuple[str, ...]  # import statements (without ``from __future__``)
+    body: str  # class definitions, in generation order
+    classes: tuple[str, ...]  # names of the classes defined in `body`
+
+
+def _options(parent_scoped: bool) -> dict[str, Any]:
+    from datamodel_code_generator.enums import DataModelType, InputFileType
+    from datamodel_code_generator.format import PythonVersion
+
+    return {
+        "input_file_type": InputFileType.JsonSchema,
+        "output_model_type": DataModelType.PydanticV2BaseModel,
+        "target_python_version": PythonVersion.PY_311,
+        "use_annotated": True,
+        "field_constraints": True,
+        "snake_case_field": True,
+        "allow_population_by_field_name": True,
+        "use_standard_collections": True,
+        "use_union_operator": True,
+        "enum_field_as_literal": "all",
+        "use_schema_description": True,
+        "use_single_line_docstring": True,
+        "use_double_quotes": True,
+        "parent_scoped_naming": parent_scoped,
+        "disable_timestamp": True,
+        "formatters": [],  # ruff formats everything afterwards, once
+    }
+
+
+def _generate_dir(folder: Path, parent_scoped: bool) -> dict[tuple[str, ...], str] | str:
+    from datamodel_code_generator import generate
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # deprecation chatter is not a catalog problem
+        result = generate(folder, **_options(parent_scoped))
+    if result is None:  # pragma: no cover - only when an output path is given
+        raise RenderError("datamodel-code-generator returned nothing")
+    if isinstance(result, str):
+        return result
+    return {tuple(key): str(code) for key, code in result.items()}
+
+
+def generate_models(
+    schemas: Mapping[str, dict[str, Any]], *, parent_scoped: bool = True
+) -> dict[str, str]:
+    """Generate one module per schema; keys are module paths like ``versions/order_v1_0_0``.
+
+    `schemas` maps those module paths to prepared schemas (see `_schemas.prepare`).
+    """
+    if not schemas:
+        return {}
+    with tempfile.TemporaryDirectory(prefix="generator-models-") as tmp:
+        folder = Path(tmp) / "schemas"
+        for key, schema in schemas.items():
+            target = folder / f"{key}.json"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(json.dumps(schema), encoding="utf-8")
+        try:
+            result = _generate_dir(folder, parent_scoped)
+        except Exception as exc:  # noqa: BLE001 - find which schema broke the batch
+            raise _culprit(schemas, parent_scoped, exc) from exc
+    if isinstance(result, str):
+        (only,) = schemas
+        return {only: result}
+    out: dict[str, str] = {}
+    for key in schemas:
+        parts = tuple(key.split("/"))
+        code = result.get(parts[:-1] + (parts[-1] + ".py",))
+        if code is None:
+            raise RenderError(f"datamodel-code-generator produced no module for {key}")
+        out[key] = code
+    return out
+
+
+def _culprit(
+    schemas: Mapping[str, dict[str, Any]], parent_scoped: bool, batch_error: Exception
+) -> RenderError:
+    for key, schema in schemas.items():
+        with tempfile.TemporaryDirectory(prefix="generator-model-") as tmp:
+            folder = Path(tmp) / "schemas"
+            folder.mkdir()
+            (folder / "one.json").write_text(json.dumps(schema), encoding="utf-8")
+            try:
+                _generate_dir(folder, parent_scoped)
+            except Exception as exc:  # noqa: BLE001
+                return RenderError(f"{key}: datamodel-code-generator cannot read it: {exc}")
+    return RenderError(f"datamodel-code-generator failed: {batch_error}")
+
+
+def split_module(code: str, *, drop_class: str | None = None, where: str = "") -> Module:
+    """Split generated code into imports and classes; optionally drop one class (a wrapper)."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError as exc:
+        raise RenderError(f"{where}: generated model code does not parse: {exc}") from exc
+    lines = code.splitlines()
+    imports: list[str] = []
+    body: list[str] = []
+    classes: list[str] = []
+    for node in tree.body:
+        start = node.lineno - 1
+        if isinstance(node, ast.ClassDef | ast.FunctionDef) and node.decorator_list:
+            start = node.decorator_list[0].lineno - 1
+        end = node.end_lineno or node.lineno
+        segment = "\n".join(lines[start:end])
+        if isinstance(node, ast.ImportFrom) and node.module == "__future__":
+            continue
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            imports.append(segment)
+            continue
+        if isinstance(node, ast.ClassDef):
+            if node.name == drop_class:
+                continue
+            classes.append(node.name)
+        body.append(segment)
+    return Module(tuple(imports), "\n\n\n".join(body), tuple(classes))

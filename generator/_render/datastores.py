@@ -1,0 +1,250 @@
+"""datastores/<container>.py: a data store's DDL and its SQLAlchemy Core tables.
+
+`DDL` keeps the statements of the container's schema.sql in order, comments removed, so the
+runtime can create the schema on SQLite and PostgreSQL alike. `metadata` mirrors each CREATE TABLE
+(parsed with sqlglot) so that code and tests can query the tables without restating them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+
+from generator._model import Catalog, Container
+from generator._render._artifact import Artifact, as_texts
+from generator._render._env import TEMPLATES_DIR, render_template, sentence
+from generator._render._errors import RenderError
+from generator._render._names import check_identifier, module_name
+from generator._render._view import CatalogView
+
+_RESERVED = frozenset({"DDL", "metadata", "annotations", "text", "Column", "MetaData", "Table"})
+_TYPES: dict[exp.DType, str] = {
+    exp.DType.UUID: "Uuid(as_uuid=False)",
+    exp.DType.TEXT: "String",
+    exp.DType.INT: "Integer",
+    exp.DType.SMALLINT: "Integer",
+    exp.DType.TINYINT: "Integer",
+    exp.DType.SERIAL: "Integer",
+    exp.DType.BIGINT: "BigInteger",
+    exp.DType.BIGSERIAL: "BigInteger",
+    exp.DType.BOOLEAN: "Boolean",
+    exp.DType.TIMESTAMPTZ: "DateTime(timezone=True)",
+    exp.DType.TIMESTAMP: "DateTime()",
+    exp.DType.DATE: "Date",
+    exp.DType.TIME: "Time",
+    exp.DType.JSON: "JSON",
+    exp.DType.JSONB: "JSON",
+    exp.DType.DOUBLE: "Float",
+    exp.DType.FLOAT: "Float",
+    exp.DType.VARBINARY: "LargeBinary",
+    exp.DType.BINARY: "LargeBinary",
+}
+_SIZED = {
+    exp.DType.CHAR,
+    exp.DType.VARCHAR,
+    exp.DType.NCHAR,
+    exp.DType.NVARCHAR,
+}
+
+
+@dataclass(frozen=True)
+class ColumnInfo:
+    name: str
+    type: str  # SQLAlchemy type expression
+    primary_key: bool
+    nullable: bool
+    unique: bool
+    server_default: str | None  # SQL text
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    name: str
+    variable: str
+    columns: tuple[ColumnInfo, ...]
+
+
+def split_statements(sql: str) -> list[str]:
+    """Statements of a SQL script in order, without comments or the closing ``;``.
+
+    Quotes are respected, so ``--`` or ``;`` inside a string literal stay where they are. Each
+    statement keeps its own line breaks and indentation, with blank lines removed.
+    """
+    statements: list[str] = []
+    current: list[str] = []
+    i = 0
+    n = len(sql)
+    while i < n:
+        ch = sql[i]
+        if ch in ("'", '"'):
+            end = i + 1
+            while end < n:
+                if sql[end] == ch:
+                    if end + 1 < n and sql[end + 1] == ch:  # doubled quote escapes itself
+                        end += 2
+                        continue
+                    break
+                end += 1
+            current.append(sql[i : end + 1])
+            i = end + 1
+        elif sql.startswith("--", i):
+            end = sql.find("\n", i)
+            i = n if end == -1 else end
+        elif sql.startswith("/*", i):
+            end = sql.find("*/", i + 2)
+            i = n if end == -1 else end + 2
+        elif ch == ";":
+            statements.append("".join(current))
+            current = []
+            i += 1
+        else:
+            current.append(ch)
+            i += 1
+    statements.append("".join(current))
+    out: list[str] = []
+    for statement in statements:
+        lines = [line.rstrip() for line in statement.splitlines()]
+        text = "\n".join(line for line in lines if line.strip())
+        if text.strip():
+            out.append(_dedent_first(text))
+    return out
+
+
+def _dedent_first(text: str) -> str:
+    lines = text.splitlines()
+    lines[0] = lines[0].lstrip()
+    return "\n".join(lines)
+
+
+def _column_type(column: exp.ColumnDef, where: str, view: CatalogView) -> str:
+    kind = column.args.get("kind")
+    if not isinstance(kind, exp.DataType):
+        view.warn(where, f"column {column.name} has no type; mapped to String")
+        return "String"
+    dtype = kind.this
+    sizes = [e.sql() for e in kind.expressions]
+    if dtype in _SIZED:
+        return f"String({int(sizes[0])})" if sizes and sizes[0].isdigit() else "String"
+    if dtype == exp.DType.DECIMAL:
+        digits = [s for s in sizes if s.isdigit()]
+        return f"Numeric({', '.join(digits)})" if digits else "Numeric"
+    mapped = _TYPES.get(dtype)
+    if mapped is None:
+        view.warn(where, f"column {column.name}: type {kind.sql()} has no mapping; using String")
+        return "String"
+    return mapped
+
+
+def _table(create: exp.Create, where: str, view: CatalogView, taken: set[str]) -> TableInfo:
+    schema = create.this
+    table = schema.this if isinstance(schema, exp.Schema) else schema
+    name = table.name
+    variable = check_identifier(name, what=f"table name ({where})")
+    if variable in _RESERVED or variable in taken:
+        variable = f"{variable}_table"
+    taken.add(variable)
+    table_pk: set[str] = set()
+    for item in schema.expressions if isinstance(schema, exp.Schema) else []:
+        if isinstance(item, exp.PrimaryKey):
+            table_pk.update(e.name for e in item.expressions)
+    columns: list[ColumnInfo] = []
+    for item in schema.expressions if isinstance(schema, exp.Schema) else []:
+        if not isinstance(item, exp.ColumnDef):
+            continue
+        kinds = [c.args.get("kind") for c in item.constraints]
+        primary = item.name in table_pk or any(
+            isinstance(k, exp.PrimaryKeyColumnConstraint) for k in kinds
+        )
+        not_null = any(
+            isinstance(k, exp.NotNullColumnConstraint) and not k.args.get("allow_null")
+            for k in kinds
+        )
+        default = next((k for k in kinds if isinstance(k, exp.DefaultColumnConstraint)), None)
+        columns.append(
+            ColumnInfo(
+                name=item.name,
+                type=_column_type(item, where, view),
+                primary_key=primary,
+                nullable=not (primary or not_null),
+                unique=any(isinstance(k, exp.UniqueColumnConstraint) for k in kinds),
+                server_default=default.this.sql(dialect="postgres") if default else None,
+            )
+        )
+    return TableInfo(name, variable, tuple(columns))
+
+
+def tables_of(container: Container, view: CatalogView) -> list[TableInfo]:
+    """The tables a container's schema.sql creates (empty when it has none)."""
+    if not container.sql:
+        return []
+    where = container.sql_path or container.source.path
+    try:
+        statements = sqlglot.parse(container.sql, read="postgres")
+    except SqlglotError as exc:
+        raise RenderError(f"{where}: SQL does not parse: {exc}") from exc
+    taken: set[str] = set()
+    return [
+        _table(statement, where, view, taken)
+        for statement in statements
+        if isinstance(statement, exp.Create) and str(statement.args.get("kind")).upper() == "TABLE"
+    ]
+
+
+def _imports(tables: list[TableInfo]) -> list[str]:
+    names = {"Column", "MetaData", "Table"}
+    for table in tables:
+        for column in table.columns:
+            names.add(column.type.split("(", 1)[0])
+            if column.server_default is not None:
+                names.add("text")
+    return sorted(names, key=lambda n: (n.lower(), n))
+
+
+def datastore_file(container: Container) -> str:
+    return f"datastores/{module_name(container.id, what=f'container id ({container.source})')}.py"
+
+
+def build(view: CatalogView, templates: Path = TEMPLATES_DIR) -> list[Artifact]:
+    artifacts: list[Artifact] = []
+    for container in view.containers:
+        if not container.sql:
+            continue
+        tables = tables_of(container, view)
+        source = view.source_path(container.source.path)
+        technology = f", {container.technology}" if container.technology else ""
+        summary = sentence(container.summary) if container.summary else "no summary."
+        text = render_template(
+            "datastore.py.j2",
+            templates,
+            source=source,
+            doc=f"{container.name} ({container.container_type}{technology}): {summary}",
+            statements=split_statements(container.sql),
+            tables=tables,
+            imports=_imports(tables),
+        )
+        sources = [source]
+        if container.sql_path:
+            sources.append(view.source_path(container.sql_path))
+        artifacts.append(Artifact(datastore_file(container), text, tuple(sources)))
+    artifacts.append(
+        Artifact(
+            "datastores/__init__.py",
+            render_template(
+                "package_init.py.j2",
+                templates,
+                source=view.source_path(""),
+                doc="One module per catalog data store with a schema.sql: its DDL and tables.",
+            ),
+            (),
+        )
+    )
+    return artifacts
+
+
+def render(catalog: Catalog) -> dict[str, str]:
+    """datastores/ files of `catalog`, unformatted (see `generator._render.render_catalog`)."""
+    return as_texts(build(CatalogView(catalog)))

@@ -1,0 +1,211 @@
+"""Write rendered files into the output folder, and nowhere else.
+
+Rules that keep regeneration safe:
+- the output folder may not be, contain, or sit inside the catalog, the generator, the templates
+  or a repository root; a non-empty folder without our manifest.json is refused;
+- a file is written only when its bytes change (atomically, through a temporary file beside it);
+- a file is removed only when the previous manifest lists it and this run no longer produces it;
+- symbolic links inside the output folder are never followed.
+`manifest.json` records every file with its sha256 and the catalog files it came from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from generator._render import RenderResult
+from generator._render._env import GENERATOR_COMMAND, TEMPLATES_DIR
+
+__all__ = [
+    "MANIFEST",
+    "OutputError",
+    "WriteReport",
+    "check_output_folder",
+    "expected_files",
+    "manifest_text",
+    "read_manifest",
+    "write_output",
+]
+
+MANIFEST = "manifest.json"
+GENERATOR_DIR = Path(__file__).resolve().parent
+# A folder holding one of these is a project root, never an output folder.
+_ROOT_MARKERS = (".git", "pyproject.toml", "setup.py", "setup.cfg")
+
+
+class OutputError(Exception):
+    """The output folder is unsafe to write (a usage error)."""
+
+
+@dataclass
+class WriteReport:
+    written: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def manifest_text(result: RenderResult, catalog_name: str) -> str:
+    """manifest.json: sorted keys, 2-space indent, trailing newline, no timestamps."""
+    data = {
+        "catalog": catalog_name,
+        "generator": GENERATOR_COMMAND,
+        "files": {
+            path: {"sha256": sha256(text), "sources": list(result.sources.get(path, ()))}
+            for path, text in result.files.items()
+        },
+    }
+    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def expected_files(result: RenderResult, catalog_name: str) -> dict[str, str]:
+    """Everything the output folder should hold, manifest included."""
+    files = dict(result.files)
+    files[MANIFEST] = manifest_text(result, catalog_name)
+    return files
+
+
+def read_manifest(out: Path) -> dict[str, Any] | None:
+    """The manifest of a previous run, or None when absent or unreadable."""
+    path = out / MANIFEST
+    if path.is_symlink() or not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("files"), dict):
+        return None
+    return data
+
+
+def manifest_hashes(manifest: Mapping[str, Any] | None) -> dict[str, str]:
+    files = (manifest or {}).get("files", {})
+    out: dict[str, str] = {}
+    for path, entry in files.items() if isinstance(files, dict) else ():
+        if (
+            isinstance(path, str)
+            and isinstance(entry, dict)
+            and isinstance(entry.get("sha256"), str)
+        ):
+            out[path] = entry["sha256"]
+    return out
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or path.is_relative_to(folder)
+
+
+def check_output_folder(out: Path, *, catalog_root: Path, protected: Iterable[Path] = ()) -> Path:
+    """Resolve `out` and refuse folders that are not safe to (re)generate into."""
+    target = out.resolve()
+    catalog = catalog_root.resolve()
+    guarded = [catalog, GENERATOR_DIR, TEMPLATES_DIR.resolve(), *(p.resolve() for p in protected)]
+    for folder in guarded:
+        if _inside(target, folder):
+            raise OutputError(f"{out}: the output folder is inside {folder}; choose another one")
+        if _inside(folder, target):
+            raise OutputError(f"{out}: the output folder would contain {folder}; choose another")
+    if target.exists() and not target.is_dir():
+        raise OutputError(f"{out}: exists and is not a folder")
+    if target.is_dir():
+        for marker in _ROOT_MARKERS:
+            if (target / marker).exists():
+                raise OutputError(
+                    f"{out}: looks like a project root ({marker}); choose a subfolder"
+                )
+        has_content = any(
+            child.name not in ("__pycache__",) and not child.name.startswith(".")
+            for child in target.iterdir()
+        )
+        if has_content and read_manifest(target) is None:
+            raise OutputError(
+                f"{out}: not empty and has no {MANIFEST}, so it was not generated here; "
+                "empty it or choose another folder"
+            )
+    return target
+
+
+def _safe_path(root: Path, relative: str) -> Path:
+    """`root/relative`, refusing absolute paths, ``..`` and symbolic links on the way."""
+    pure = PurePosixPath(relative)
+    if pure.is_absolute() or not pure.parts or any(p in ("..", "", ".") for p in pure.parts):
+        raise OutputError(f"refusing to write {relative!r}: not a plain relative path")
+    path = root.joinpath(*pure.parts)
+    current = root
+    for part in pure.parts:
+        current = current / part
+        if current.is_symlink():
+            raise OutputError(f"refusing to write through the symbolic link {current}")
+    if not path.resolve().is_relative_to(root):
+        raise OutputError(f"refusing to write {relative!r}: it resolves outside {root}")
+    return path
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_output(files: Mapping[str, str], out: Path, *, catalog_root: Path) -> WriteReport:
+    """Make `out` hold exactly `files` (manifest included), touching nothing else."""
+    root = check_output_folder(out, catalog_root=catalog_root)
+    previous = manifest_hashes(read_manifest(root)) if root.is_dir() else {}
+    report = WriteReport()
+    root.mkdir(parents=True, exist_ok=True)
+    ordered = sorted(p for p in files if p != MANIFEST)
+    for relative in ordered:
+        path = _safe_path(root, relative)
+        text = files[relative]
+        if path.is_file() and path.read_bytes() == text.encode("utf-8"):
+            report.unchanged.append(relative)
+            continue
+        _atomic_write(path, text)
+        report.written.append(relative)
+    for relative in sorted(set(previous) - set(files)):
+        try:
+            path = _safe_path(root, relative)
+        except OutputError:
+            continue  # a manifest entry we would not have written: leave it alone
+        if path.is_file():
+            path.unlink()
+            report.removed.append(relative)
+            _prune_empty(path.parent, root)
+    if MANIFEST in files:
+        path = _safe_path(root, MANIFEST)
+        if not (path.is_file() and path.read_bytes() == files[MANIFEST].encode("utf-8")):
+            _atomic_write(path, files[MANIFEST])
+            report.written.append(MANIFEST)
+        else:
+            report.unchanged.append(MANIFEST)
+    return report
+
+
+def _prune_empty(folder: Path, root: Path) -> None:
+    """Remove folders emptied by a removal, up to (not including) the output folder.
+
+    A folder that still holds anything (even a ``__pycache__``) stays: it is not ours to clear.
+    """
+    while folder != root and folder.is_relative_to(root):
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+        folder = folder.parent
