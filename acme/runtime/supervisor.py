@@ -22,7 +22,7 @@ import socket
 import sys
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -542,6 +542,12 @@ class Child:
     async def stop(self, timeout: float, force: asyncio.Event) -> None:
         self._stopping = True
         self._wake.set()
+        # End the restart loop first, so that `_proc` is the last process it started.
+        if self._monitor is not None:
+            self._monitor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._monitor
+            self._monitor = None
         proc = self._proc
         if proc is not None and proc.returncode is None:
             self._set("stopping", "stopping", f"stopping (SIGTERM to pid {proc.pid})")
@@ -564,10 +570,6 @@ class Child:
                         f"did not stop within {timeout:g}s of SIGTERM; sent SIGKILL",
                     )
                 )
-        if self._monitor is not None:
-            self._monitor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._monitor
         await self._drain()
         code = proc.returncode if proc is not None else None
         self.url = None
@@ -579,7 +581,7 @@ class Child:
             self._log = None
 
 
-async def _lines(stream: asyncio.StreamReader) -> Any:
+async def _lines(stream: asyncio.StreamReader) -> AsyncIterator[bytes]:
     """Lines of a pipe; an over-long line is passed on in pieces instead of killing the reader."""
     while True:
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from pathlib import Path
@@ -175,3 +176,18 @@ async def test_unstartable_command_is_reported(tmp_path: Path) -> None:
 def test_duplicate_names_are_rejected(tmp_path: Path) -> None:
     with pytest.raises(PlatformError, match="two children are named a"):
         Supervisor([fake("a", "serve", tmp_path), fake("a", "hang", tmp_path)])
+
+
+async def test_stop_during_backoff_does_not_restart(tmp_path: Path) -> None:
+    events: list[Event] = []
+    sup = Supervisor(
+        [fake("doomed", "crash-always", tmp_path)],
+        backoff=Backoff(initial=60.0, maximum=60.0),
+        on_event=events.append,
+    )
+    await sup.start()
+    await eventually(lambda: sup.snapshot()["doomed"].state == "backoff")
+    await asyncio.wait_for(sup.stop(), 5)  # the 60 s back-off is interrupted
+    assert sup.snapshot()["doomed"].state == "stopped"
+    assert len(runs(tmp_path, "doomed")) == 1
+    assert "restarting in 60.0s" in next(e.message for e in events if e.kind == "exited")
