@@ -147,27 +147,37 @@ def platform_from_catalog(
     *,
     import_module: Callable[[str], Any] = importlib.import_module,
 ) -> Platform:
-    """Hosts and gateway routes from `generated.catalog` and the service/http modules it lists."""
-    where = getattr(catalog, "__name__", "catalog")
-    service_modules: Mapping[str, str] = getattr(catalog, "SERVICE_MODULES", {}) or {}
-    http_modules: Mapping[str, str] = getattr(catalog, "HTTP_MODULES", {}) or {}
+    """Hosts and gateway routes from `generated.catalog` and the service/http modules it lists.
 
-    host_of: dict[str, str] = {}
-    hosted: dict[str, list[str]] = {}
-    specs: dict[str, Any] = {}
-    for service_id, module_name in sorted(service_modules.items()):
-        spec = _load_attr(import_module, module_name, "SERVICE", where)
-        specs[service_id] = spec
-        host = spec.system or spec.domain
-        if not host:
-            raise PlatformError(
-                f"{module_name}: service {service_id} has neither a system nor a domain to host it"
-            )
-        host_of[service_id] = host
-        if _is_hosted(spec, service_id in http_modules):
-            hosted.setdefault(host, []).append(service_id)
+    `HOSTS` (process -> services) is the generator's word on who hosts what; without it, a
+    service is hosted by its system, else by its domain. A host whose services have nothing
+    to run (no handlers, publishers or operations) is skipped.
+    """
+    where = getattr(catalog, "__name__", "catalog")
+    service_modules: Mapping[str, str] = getattr(catalog, "SERVICE_MODULES", None) or {}
+    http_modules: Mapping[str, str] = getattr(catalog, "HTTP_MODULES", None) or {}
     if not service_modules:
         raise PlatformError(f"{where} has no SERVICE_MODULES: is generated/ up to date?")
+    specs = {
+        sid: _load_attr(import_module, module, "SERVICE", where)
+        for sid, module in sorted(service_modules.items())
+    }
+    hosts_map: Mapping[str, Sequence[str]] | None = getattr(catalog, "HOSTS", None)
+    if hosts_map is not None:
+        host_of = {sid: host for host, sids in hosts_map.items() for sid in sids}
+    else:
+        host_of = {
+            sid: spec.system or spec.domain
+            for sid, spec in specs.items()
+            if spec.system or spec.domain
+        }
+    hosted: dict[str, list[str]] = {}
+    for sid, host in sorted(host_of.items()):
+        spec = specs.get(sid)
+        if spec is None:
+            raise PlatformError(f"{where}.HOSTS lists {sid} under {host}, but no service module")
+        if _is_hosted(spec, sid in http_modules):
+            hosted.setdefault(host, []).append(sid)
 
     system_ids = _system_ids(getattr(catalog, "SYSTEMS", None))
     if STRIPE_HOST in system_ids or STRIPE_HOST in host_of.values():
@@ -178,24 +188,24 @@ def platform_from_catalog(
     hosts = tuple(HostPlan(n, tuple(hosted[n])) for n in names)
 
     routes: list[RouteSpec] = []
-    for service_id, module_name in sorted(http_modules.items()):
-        host = host_of.get(service_id)
+    for sid, module_name in sorted(http_modules.items()):
+        host = host_of.get(sid)
         if host is None:
-            raise PlatformError(
-                f"{where}.HTTP_MODULES lists {service_id}, which no service module declares"
-            )
+            raise PlatformError(f"{where}.HTTP_MODULES lists {sid}, which no process hosts")
         operations = _load_attr(import_module, module_name, "OPERATIONS", where)
         for op in operations:
-            routes.append(RouteSpec(op.method, op.path, host, service_id, op.operation_id))
-    for service_id, spec in specs.items():
-        host = host_of[service_id]
+            routes.append(RouteSpec(op.method, op.path, host, sid, op.operation_id))
+    for sid, spec in specs.items():
+        host = host_of.get(sid)
+        if host is None:
+            continue  # a client: it calls the platform, it serves nothing
         for op in getattr(spec, "operations", ()):
-            routes.append(RouteSpec(op.method, op.path, host, service_id, op.operation_id))
+            routes.append(RouteSpec(op.method, op.path, host, sid, op.operation_id))
         for incoming in getattr(spec, "receives", ()):
             channel = incoming.channel
             # Inbound webhooks: the runtime mounts POST <address> on the receiving system.
             if channel.protocol in ("http", "https") and channel.address.startswith("/"):
-                routes.append(RouteSpec("POST", channel.address, host, service_id))
+                routes.append(RouteSpec("POST", channel.address, host, sid))
     return Platform(hosts, tuple(routes))
 
 
