@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = [
     "ConfigurationError",
     "DuplicateRegistration",
+    "PermanentFailure",
     "RegistryError",
     "RemoteError",
     "RequestTimeout",
@@ -27,6 +28,11 @@ class RegistryError(LookupError):
 
 class RuntimeStateError(RuntimeError):
     """An API was used at the wrong time (e.g. `current()` outside a transaction)."""
+
+
+class PermanentFailure(Exception):
+    """Raised by a message handler when retrying cannot help: the message is dead-lettered
+    at once with this error instead of after N attempts."""
 
 
 class RemoteError(RuntimeError):

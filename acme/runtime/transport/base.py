@@ -109,6 +109,10 @@ class Transport(ABC):
         self.url = url
         self.settings = settings
         self.logger = logger or logging.getLogger("acme.transport")
+        # FastStream narrates task restarts at INFO on every stop; keep its warnings only.
+        self.broker_logger = logging.getLogger(f"{self.logger.name}.faststream")
+        if self.broker_logger.level == logging.NOTSET:
+            self.broker_logger.setLevel(logging.WARNING)
         self._started = False
         self._subs: list[tuple[Any, SubscriptionInfo]] = []
         self.broker: Any = self._make_broker()

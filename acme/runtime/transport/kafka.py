@@ -25,25 +25,27 @@ class KafkaTransport(Transport):
         servers = self.url.split("://", 1)[-1].rstrip("/")
         return KafkaBroker(
             servers.split(","),
-            logger=self.logger,
+            logger=self.broker_logger,
             log_level=logging.DEBUG,
             graceful_timeout=self.settings.shutdown_timeout,
         )
 
     def _register_events(self, subject: str, group: str, handler: Any) -> Any:
-        return self.broker.subscriber(
+        sub = self.broker.subscriber(
             subject,
             group_id=group,
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.MANUAL,
             decoder=raw_body,
             no_reply=True,
-        )(handler)
+        )
+        sub(handler)
+        return sub
 
     def _register_requests(self, subject: str, group: str, handler: Any) -> Any:
-        return self.broker.subscriber(RPC_PREFIX + subject, group_id=group, decoder=raw_body)(
-            handler
-        )
+        sub = self.broker.subscriber(RPC_PREFIX + subject, group_id=group, decoder=raw_body)
+        sub(handler)
+        return sub
 
     async def _publish(
         self, subject: str, body: bytes, headers: dict[str, str], dedupe_id: str | None

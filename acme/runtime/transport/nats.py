@@ -47,7 +47,7 @@ class NatsTransport(Transport):
         self._wanted_streams: set[str] = set()
         return NatsBroker(
             self.url,
-            logger=self.logger,
+            logger=self.broker_logger,
             log_level=logging.DEBUG,  # per-message "Received/Processed" lines are noise at INFO
             graceful_timeout=self.settings.shutdown_timeout,
             max_reconnect_attempts=-1,  # keep reconnecting across a broker restart
@@ -58,7 +58,7 @@ class NatsTransport(Transport):
         name = stream_name(subject)
         self._wanted_streams.add(name)
         concurrency = self.settings.consumer_concurrency
-        return self.broker.subscriber(
+        sub = self.broker.subscriber(
             subject,
             stream=JStream(name, declare=False),
             durable=durable_name(group, subject),
@@ -73,15 +73,19 @@ class NatsTransport(Transport):
             ack_policy=AckPolicy.MANUAL,
             decoder=raw_body,
             no_reply=True,
-        )(handler)
+        )
+        sub(handler)
+        return sub
 
     def _register_requests(self, subject: str, group: str, handler: Any) -> Any:
-        return self.broker.subscriber(
+        sub = self.broker.subscriber(
             RPC_PREFIX + subject,
             queue=group,
             decoder=raw_body,
             max_workers=self.settings.consumer_concurrency,
-        )(handler)
+        )
+        sub(handler)
+        return sub
 
     def _delivery_count(self, message: Any) -> int | None:
         try:

@@ -28,20 +28,24 @@ class RabbitTransport(Transport):
     def _make_broker(self) -> RabbitBroker:
         return RabbitBroker(
             self.url,
-            logger=self.logger,
+            logger=self.broker_logger,
             log_level=logging.DEBUG,
             graceful_timeout=self.settings.shutdown_timeout,
         )
 
     def _register_events(self, subject: str, group: str, handler: Any) -> Any:
         queue = RabbitQueue(f"{group}.{subject}", durable=True, routing_key=subject)
-        return self.broker.subscriber(
+        sub = self.broker.subscriber(
             queue, EXCHANGE, ack_policy=AckPolicy.MANUAL, decoder=raw_body, no_reply=True
-        )(handler)
+        )
+        sub(handler)
+        return sub
 
     def _register_requests(self, subject: str, group: str, handler: Any) -> Any:
         queue = RabbitQueue(RPC_PREFIX + subject, durable=False, auto_delete=True)
-        return self.broker.subscriber(queue, decoder=raw_body)(handler)
+        sub = self.broker.subscriber(queue, decoder=raw_body)
+        sub(handler)
+        return sub
 
     def _delivery_count(self, message: Any) -> int | None:
         headers = getattr(message, "headers", {}) or {}

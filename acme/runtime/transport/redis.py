@@ -27,23 +27,27 @@ class RedisTransport(Transport):
     def _make_broker(self) -> RedisBroker:
         return RedisBroker(
             self.url,
-            logger=self.logger,
+            logger=self.broker_logger,
             log_level=logging.DEBUG,
             graceful_timeout=self.settings.shutdown_timeout,
         )
 
     def _register_events(self, subject: str, group: str, handler: Any) -> Any:
         consumer = f"{group}-{socket.gethostname()}-{os.getpid()}"
-        return self.broker.subscriber(
+        sub = self.broker.subscriber(
             stream=StreamSub(subject, group=group, consumer=consumer, polling_interval=1000),
             ack_policy=AckPolicy.MANUAL,
             decoder=raw_body,
             no_reply=True,
-        )(handler)
+        )
+        sub(handler)
+        return sub
 
     def _register_requests(self, subject: str, group: str, handler: Any) -> Any:
         rpc_list = ListSub(RPC_PREFIX + subject, polling_interval=0.05)
-        return self.broker.subscriber(list=rpc_list, decoder=raw_body)(handler)
+        sub = self.broker.subscriber(list=rpc_list, decoder=raw_body)
+        sub(handler)
+        return sub
 
     async def _publish(
         self, subject: str, body: bytes, headers: dict[str, str], dedupe_id: str | None
