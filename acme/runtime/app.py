@@ -209,9 +209,13 @@ class SystemApp:
         causation_id: str | None = None,
         traceparent: str | None = None,
         context: MessageContext | None = None,
+        write_lock: bool = True,
     ) -> AsyncIterator[Tx]:
         """Open a transaction of `service_id` on its primary store (joins an open one of the
-        same service). Messages its publishers stage are committed with its writes."""
+        same service). Messages its publishers stage are committed with its writes.
+
+        On SQLite the write lock is taken at BEGIN (`write_lock=False`: at the first write),
+        so concurrent writers queue instead of failing; keep transactions short."""
         outer = current_or_none()
         if outer is not None and outer.service.id == service_id:
             yield outer
@@ -221,7 +225,7 @@ class SystemApp:
         engine = self.stores.get(store)
         relay = self.relays.get(store)
         async with engine.connect() as conn:
-            await conn.execution_options(**{IMMEDIATE: True})
+            await conn.execution_options(**{IMMEDIATE: write_lock})
             async with conn.begin():
                 tx = Tx(
                     service=binding.spec,

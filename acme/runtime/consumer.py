@@ -153,6 +153,9 @@ class ServiceConsumer:
                 causation_id=context.message_id,
                 traceparent=headers.get(TRACEPARENT),
                 context=context,
+                # Replies are mostly reads; a requester in this process may hold the store's
+                # write lock while it waits for this very reply.
+                write_lock=False,
             ):
                 result = await handler(payload, context)
         except Exception as exc:

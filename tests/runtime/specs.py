@@ -5,8 +5,8 @@ charge-requested to an https channel; ledger-service consumes order-placed and a
 quote-service answers get-quote. Handler behaviour is steered by the order id.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here, as in generated http modules: FastAPI must
+# evaluate `Depends(authorizer.dependency(...))`, whose names are local to build_router.
 import uuid
 from typing import Annotated, Protocol
 
