@@ -159,7 +159,8 @@ class _LiveDisplay:
         if event.kind in NOTABLE or event.name in ("broker", "gateway"):
             stamp = datetime.fromtimestamp(event.at).strftime("%H:%M:%S")
             style = "red" if event.kind in NOTABLE else ""
-            self.console.print(Text(f"{stamp} {event.name}: {event.message}", style=style))
+            line = Text(f"{stamp} {event.name}: {event.message}", style=style)
+            self.console.print(line, soft_wrap=True)
 
     def started(self) -> None:
         pass
@@ -185,7 +186,9 @@ class _PlainDisplay:
 
     def event(self, event: Event) -> None:
         stamp = datetime.fromtimestamp(event.at).strftime("%H:%M:%S")
-        self.console.print(f"{stamp} {event.name}: {event.message}", highlight=False, markup=False)
+        self.console.print(
+            f"{stamp} {event.name}: {event.message}", highlight=False, markup=False, soft_wrap=True
+        )
 
     def started(self) -> None:
         runner = self.runner
@@ -196,6 +199,7 @@ class _PlainDisplay:
             f"(docs: {runner.gateway_url}/docs); Ctrl-C or SIGTERM stops it",
             highlight=False,
             markup=False,
+            soft_wrap=True,
         )
 
     def __enter__(self) -> _PlainDisplay:

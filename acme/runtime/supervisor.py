@@ -296,6 +296,8 @@ class Event:
 def _describe_exit(code: int | None) -> str:
     if code is None:
         return "could not be started"
+    if code == -signal.SIGTERM:
+        return "ended on SIGTERM"
     if code < 0:
         try:
             return f"was killed by {signal.Signals(-code).name}"
