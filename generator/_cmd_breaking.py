@@ -15,11 +15,11 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, TextIO, cast
+from typing import Annotated, TextIO
 
 import typer
 
@@ -48,32 +48,18 @@ class OutputFormat(StrEnum):
 # --- loading -----------------------------------------------------------------------------
 
 
-def _loader() -> Callable[[Path], Any]:
-    # The loader's public home is `generator.load_catalog`; until the package exports it, take
-    # it from the loading module that defines it.
-    import importlib
-
-    for module in ("generator", "generator._load", "generator._build"):
-        function = getattr(importlib.import_module(module), "load_catalog", None)
-        if callable(function):
-            return cast(Callable[[Path], Any], function)
-    raise AgainstError("no catalog loader (generator.load_catalog) is installed")
-
-
 def load_folder(path: Path) -> Catalog:
     """The catalog in `path` (via `load_catalog`); `AgainstError` when it cannot be loaded."""
-    load_catalog = _loader()
+    from generator import load_catalog
+
     if not path.is_dir():
         raise AgainstError(f"{path}: no such catalog folder")
     try:
-        loaded: Any = load_catalog(path)
-    except (OSError, ValueError) as exc:
+        # Bad content never raises (it becomes catalog.problems, lint's business); only an
+        # unreadable folder does.
+        return load_catalog(path)
+    except OSError as exc:
         raise AgainstError(f"{path}: cannot load the catalog: {exc}") from exc
-    # load_catalog may return the catalog alone or with the problems it met on the way.
-    catalog = loaded[0] if isinstance(loaded, tuple) else loaded
-    if not isinstance(catalog, Catalog):
-        raise AgainstError(f"{path}: cannot load the catalog")
-    return catalog
 
 
 def _git(args: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[bytes]:

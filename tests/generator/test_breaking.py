@@ -759,3 +759,16 @@ def test_typer_command_exit_codes(tmp_path: Path) -> None:
     assert runner.invoke(app, ["breaking", str(new)]).exit_code == 2  # --against is required
     same = runner.invoke(app, ["breaking", str(old), "--against", str(old)])
     assert same.exit_code == 0
+
+
+def test_registered_on_the_generator_cli(tmp_path: Path) -> None:
+    from generator.cli import main
+
+    old = write_catalog(tmp_path / "old")
+    new = write_catalog(tmp_path / "new", schema=WITHOUT_NOTE, version="2.0.0")
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["breaking", str(new), "--against", str(old)], out, err) == 1
+    assert out.getvalue().splitlines() == [
+        f"{SCHEMA_FILE}:4: breaking field-removed: event 'order-created': field 'note' was removed"
+    ]
+    assert main(["breaking", str(old), "--against", str(old)], io.StringIO(), io.StringIO()) == 0
