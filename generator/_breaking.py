@@ -12,12 +12,13 @@ existing sender's payload invalid for a receiver, or a receiver's expectations w
 
 from __future__ import annotations
 
-import re
+import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from generator._model import Catalog, Flow, HttpOperation, Message, Resource, Service, Source
+from generator._resolve import compare_versions, parse_semver
 
 __all__ = [
     "RULES",
@@ -123,28 +124,10 @@ def model_locator(catalog: Catalog) -> Locator:
 
 # --- versions ---------------------------------------------------------------------------
 
-_SEMVER = re.compile(r"^(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$")
 
-
-def _semver(version: str) -> tuple[int, int, int, str | None] | None:
-    m = _SEMVER.match(version)
-    if m is None:
-        return None
-    return int(m[1]), int(m[2]), int(m[3]), m[4]
-
-
-def version_key(version: str) -> tuple[Any, ...]:
-    """Sort key: semver order for valid semver (pre-releases first), else plain string order."""
-    parsed = _semver(version)
-    if parsed is None:
-        return (0, version)
-    major, minor, patch, pre = parsed
-    # A release sorts above its pre-releases; pre-release parts compare numerically if numeric.
-    pre_key: tuple[Any, ...] = (1,)
-    if pre is not None:
-        parts = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in pre.split("."))
-        pre_key = (0, parts)
-    return (1, major, minor, patch, pre_key)
+def version_key(version: str) -> Any:
+    """Sort key in EventCatalog's version order (`generator._resolve.compare_versions`)."""
+    return functools.cmp_to_key(compare_versions)(version)
 
 
 R = TypeVar("R", bound=Resource)
@@ -158,8 +141,8 @@ def latest_by_id(resources: Iterable[R]) -> dict[str, R]:
         if seen is None:
             best[res.id] = res
             continue
-        key, seen_key = version_key(res.version), version_key(seen.version)
-        if key > seen_key or (key == seen_key and res.is_latest and not seen.is_latest):
+        order = compare_versions(res.version, seen.version)
+        if order > 0 or (order == 0 and res.is_latest and not seen.is_latest):
             best[res.id] = res
     return best
 
@@ -167,12 +150,12 @@ def latest_by_id(resources: Iterable[R]) -> dict[str, R]:
 def _major_bumped(old: str, new: str) -> bool | None:
     """True when `new` is a major bump of `old` (a minor bump counts below 1.0.0, as semver
     allows anything to change in 0.y.z); None when either is not semver."""
-    o, n = _semver(old), _semver(new)
+    o, n = parse_semver(old), parse_semver(new)
     if o is None or n is None:
         return None
-    if o[0] == 0 and n[0] == 0:
-        return n[1] > o[1]
-    return n[0] > o[0]
+    if o.major == 0 and n.major == 0:
+        return n.minor > o.minor
+    return n.major > o.major
 
 
 # --- comparison -------------------------------------------------------------------------
