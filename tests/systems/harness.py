@@ -1,0 +1,241 @@
+"""Run one Acme system in-process, the way `acme up` runs it, and drive it like its neighbours.
+
+A test gets a started `SystemApp` for a real host from the generated registry, on a real
+embedded NATS and private SQLite files, plus:
+
+- `client`: an httpx client on the system's HTTP app (the generated routers, auth included);
+- `deliver(payload)`: publish a message onto the subject the catalog routes it on, with the
+  runtime's headers, as if the neighbouring service had sent it;
+- `published(message_id)`: wait for what the system published (read off the broker);
+- `respond(message_id, answer)`: play the other side of a request/reply exchange;
+- `token(subject, roles)` / `auth(...)`: bearer tokens the system's authorizer accepts;
+- `rows(store, sql)`: read a data store directly to assert on state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import json
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import nats
+from nats.aio.msg import Msg
+from pydantic import BaseModel
+from sqlalchemy import text
+
+from acme.runtime import SystemApp
+from acme.runtime.auth import issue_token
+from acme.runtime.registry import implementation_module, load_host
+from acme.runtime.settings import Settings
+from acme.runtime.transport.base import RPC_PREFIX
+from acme.runtime.wire import (
+    CORRELATION_ID,
+    MESSAGE_TYPE,
+    REPLY_ERROR,
+    dump_payload,
+    message_headers,
+)
+from generator.contracts import Incoming
+
+JWT_SECRET = "test-secret-that-is-long-enough-for-hs256"
+
+
+def test_settings(data_dir: Path, nats_url: str, **changes: Any) -> Settings:
+    """Fast retries and polling, a private data dir, nothing read from a developer's .env."""
+    values: dict[str, Any] = {
+        "data_dir": data_dir,
+        "broker_url": nats_url,
+        "database_url": None,
+        "max_attempts": 3,
+        "retry_base_delay": 0.01,
+        "retry_max_delay": 0.05,
+        "relay_poll_interval": 0.2,
+        "shutdown_timeout": 5.0,
+        "request_timeout": 3.0,
+        "jwt_secret": JWT_SECRET,
+    }
+    values.update(changes)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@dataclass
+class Captured:
+    subject: str
+    message_type: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+
+
+@dataclass
+class SystemHarness:
+    app: SystemApp
+    client: httpx.AsyncClient
+    settings: Settings
+    _nc: Any
+    _seen: list[Captured] = field(default_factory=list)
+    _arrived: asyncio.Event = field(default_factory=asyncio.Event)
+
+    # -- messages in -----------------------------------------------------------------
+    def incoming_for(self, message_id: str) -> Incoming:
+        for binding in self.app.host.services:
+            for incoming in binding.spec.receives:
+                if incoming.message.id == message_id:
+                    return incoming
+        raise LookupError(f"{self.app.id} receives no {message_id!r} according to the catalog")
+
+    async def deliver(
+        self,
+        message_id: str,
+        payload: BaseModel | dict[str, Any],
+        *,
+        id: str | None = None,
+        correlation_id: str | None = None,
+        version: str | None = None,
+    ) -> str:
+        """Publish `payload` as catalog message `message_id`; returns the wire message id."""
+        incoming = self.incoming_for(message_id)
+        spec = incoming.message
+        if isinstance(payload, dict):
+            payload = spec.model.model_validate(payload)
+        wire_id = id or str(uuid.uuid4())
+        headers = message_headers(
+            message_id=wire_id,
+            message_type=spec.id,
+            message_version=version or spec.version,
+            correlation_id=correlation_id or str(uuid.uuid4()),
+            causation_id=None,
+            traceparent=None,
+        )
+        assert self.app.transport is not None
+        await self.app.transport.publish(incoming.channel.address, dump_payload(payload), headers)
+        return wire_id
+
+    # -- messages out ----------------------------------------------------------------
+    async def _record(self, msg: Msg) -> None:
+        headers = dict(msg.headers or {})
+        if msg.subject.startswith(RPC_PREFIX) or "message-type" not in headers:
+            return
+        try:
+            body = json.loads(msg.data)
+        except ValueError:
+            body = {"_raw": msg.data.decode(errors="replace")}
+        self._seen.append(Captured(msg.subject, headers[MESSAGE_TYPE], headers, body))
+        self._arrived.set()
+
+    def seen(self, message_id: str | None = None) -> list[Captured]:
+        return [c for c in self._seen if message_id is None or c.message_type == message_id]
+
+    async def published(
+        self,
+        message_id: str,
+        *,
+        count: int = 1,
+        where: Callable[[dict[str, Any]], bool] | None = None,
+        timeout: float = 10.0,
+    ) -> list[Captured]:
+        """Wait until `count` messages of type `message_id` (matching `where`) were published."""
+
+        def matching() -> list[Captured]:
+            return [c for c in self.seen(message_id) if where is None or where(c.body)]
+
+        async with asyncio.timeout(timeout):
+            while len(found := matching()) < count:
+                self._arrived.clear()
+                await self._arrived.wait()
+        return found
+
+    async def quiet(self, seconds: float = 0.5) -> None:
+        """Let in-flight handlers and relays settle (for asserting that nothing happens)."""
+        await asyncio.sleep(seconds)
+
+    async def respond(
+        self,
+        subject: str,
+        answer: Callable[[dict[str, Any]], Awaitable[BaseModel | None] | BaseModel | None],
+    ) -> None:
+        """Answer requests on `subject` (a channel address) like the service across would;
+        an answer of None replies with an error."""
+
+        async def on_request(msg: Msg) -> None:
+            result = answer(json.loads(msg.data))
+            if asyncio.iscoroutine(result):
+                result = await result
+            if result is None:
+                await self._nc.publish(msg.reply, b"", headers={REPLY_ERROR: "refused by test"})
+            else:
+                await self._nc.publish(msg.reply, dump_payload(result))
+
+        await self._nc.subscribe(RPC_PREFIX + subject, cb=on_request)
+
+    # -- HTTP and state --------------------------------------------------------------
+    def token(self, subject: str | None = None, roles: tuple[str, ...] = ()) -> str:
+        return issue_token(subject or str(uuid.uuid4()), roles, settings=self.settings)
+
+    def auth(self, subject: str | None = None, *, admin: bool = False) -> dict[str, str]:
+        roles = ("admin",) if admin else ("customer",)
+        return {"Authorization": f"Bearer {self.token(subject, roles)}"}
+
+    async def rows(self, store: str, sql: str, **params: Any) -> list[dict[str, Any]]:
+        async with self.app.store(store).connect() as conn:
+            result = await conn.execute(text(sql), params)
+            return [dict(row._mapping) for row in result]
+
+    async def correlation(self, correlation_id: str) -> list[Captured]:
+        return [c for c in self._seen if c.headers.get(CORRELATION_ID) == correlation_id]
+
+
+@contextlib.asynccontextmanager
+async def running_system(
+    host_id: str,
+    *,
+    data_dir: Path,
+    nats_url: str,
+    clock: Callable[[], datetime] | None = None,
+    configure: Callable[[SystemApp], None] | None = None,
+    **settings_changes: Any,
+) -> AsyncIterator[SystemHarness]:
+    """Start `host_id` (e.g. "cart-system") with its real implementation package."""
+    settings = test_settings(data_dir, nats_url, **settings_changes)
+    app = SystemApp(load_host(host_id), settings, clock=clock)
+    module = importlib.import_module(_implementation(host_id))
+    created = module.create(app)
+    if asyncio.iscoroutine(created):
+        await created
+    if configure is not None:
+        configure(app)
+    nc = await nats.connect(nats_url)
+    harness: SystemHarness | None = None
+    try:
+        harness_ref: list[SystemHarness] = []
+
+        async def record(msg: Msg) -> None:
+            if harness_ref:
+                await harness_ref[0]._record(msg)
+
+        await nc.subscribe(">", cb=record)
+        await app.start()
+        transport = httpx.ASGITransport(app=app.http_app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            harness = SystemHarness(app=app, client=client, settings=settings, _nc=nc)
+            harness_ref.append(harness)
+            yield harness
+    finally:
+        await app.stop()
+        await nc.drain()
+
+
+def _implementation(host_id: str) -> str:
+    for package in ("acme.systems", "acme.simulators"):
+        name = f"{package}.{implementation_module(host_id)}"
+        with contextlib.suppress(ModuleNotFoundError):
+            importlib.import_module(name)
+            return name
+    raise ModuleNotFoundError(f"no implementation package for {host_id}")
