@@ -20,6 +20,7 @@ from generator._render._schemas import prepare as prepare_schema
 from generator._render._view import CatalogView
 
 _NOT_JSON_SCHEMA = (".avsc", ".avro", ".proto", ".graphql", ".gql", ".xsd")
+_NOT_JSON_FORMATS = frozenset({"avro", "protobuf", "graphql", "xml", "xsd"})
 
 
 def _module_key(view: CatalogView, message: Message) -> str:
@@ -28,25 +29,20 @@ def _module_key(view: CatalogView, message: Message) -> str:
 
 
 def _has_json_schema(view: CatalogView, message: Message) -> bool:
-    if message.schema is None:
-        if message.schema_path:
-            view.warn(
-                message.source.path,
-                f"schema {message.schema_path} is not a readable JSON Schema; "
-                "the model accepts any payload",
-            )
-        else:
-            view.warn(message.source.path, "no schema; the model accepts any payload")
-        return False
+    """True when the message has a usable JSON Schema; otherwise warn why not."""
+    fallback = "the model accepts any payload"
+    schema_format = getattr(message, "schema_format", None) or ""
+    path = message.schema_path or ""
     # YAML JSON Schemas are fine; Avro, Protobuf and friends are not JSON Schema.
-    if message.schema_path and message.schema_path.endswith(_NOT_JSON_SCHEMA):
-        view.warn(
-            message.source.path,
-            f"schema {message.schema_path} is not JSON Schema; the model accepts any payload",
-        )
+    if path.endswith(_NOT_JSON_SCHEMA) or schema_format in _NOT_JSON_FORMATS:
+        view.warn(message.source.path, f"schema {path} is not JSON Schema; {fallback}")
+        return False
+    if message.schema is None:
+        problem = f"schema {path} is missing or unreadable" if path else "no schema"
+        view.warn(message.source.path, f"{problem}; {fallback}")
         return False
     if not isinstance(message.schema, dict) or not message.schema:
-        view.warn(message.source.path, "schema is empty; the model accepts any payload")
+        view.warn(message.source.path, f"schema {path} is empty; {fallback}")
         return False
     return True
 

@@ -4,8 +4,9 @@ Which sends and receives become code (see the generated/ contract):
 - a receive becomes an `Incoming` + handler when it arrives on a broker channel, or on an HTTP
   channel from an external sender (a signed webhook); client requests over HTTP are served by
   the service's http module instead;
-- a send becomes an `Outgoing` + publisher method unless it is a client's HTTP request (a message
-  with an HTTP `operation`, or any send of a client service over plain HTTP).
+- a send becomes an `Outgoing` + publisher method unless it is a client's request over plain HTTP
+  (a message with an HTTP `operation`, or any send of a client service); sends to HTTPS APIs
+  (a payment provider) and webhooks an external service posts do get a publisher.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from generator._render._artifact import Artifact, as_texts
 from generator._render._env import TEMPLATES_DIR, one_line, render_template, sentence
 from generator._render._errors import RenderError
 from generator._render._names import class_name, constant_name, method_name, module_name
-from generator._render._view import HTTP_PROTOCOLS, Binding, CatalogView, Use
+from generator._render._view import Binding, CatalogView, Use
 from generator._render.http import has_http_module
 
 # Names the module defines or imports itself; a message module alias must not shadow them.
@@ -115,11 +116,10 @@ def _binding_literal(binding: Binding) -> dict[str, str | None]:
 
 
 def _publishes(view: CatalogView, service: Service, use: Use) -> bool:
-    if use.binding.protocol not in HTTP_PROTOCOLS:
+    """Broker and HTTPS sends get a publisher; a client's request over plain HTTP does not."""
+    if use.binding.protocol != "http":
         return True
-    if use.message.operation is not None:
-        return False  # a client's request to an HTTP API: the http module serves it
-    return not (use.binding.protocol == "http" and view.is_client(service))
+    return use.message.operation is None and not view.is_client(service)
 
 
 def _handles(view: CatalogView, use: Use) -> bool:

@@ -10,8 +10,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import functools
+import importlib
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from generator._model import (
@@ -34,6 +40,7 @@ from generator._model import (
     Specification,
     System,
 )
+from generator._render import RenderResult, render_catalog
 
 ORDERS = "domains/Ordering/systems/oms/services/OrderService"
 
@@ -548,3 +555,36 @@ def shop_catalog(root: Path = Path("catalog")) -> Catalog:
         containers=containers,
         config={"title": "Shop"},
     )
+
+
+# --- rendering the fixture once per test session ---------------------------------------------
+
+PACKAGE = "shopgen"  # not "generated": tests must not shadow the repository's package
+
+
+@functools.cache
+def rendered() -> RenderResult:
+    """The fixture catalog rendered under the package name `PACKAGE` (cached: it takes a second)."""
+    return render_catalog(shop_catalog(), package_name=PACKAGE)
+
+
+def write_package(result: RenderResult, parent: Path, package: str = PACKAGE) -> Path:
+    """Write rendered files as an importable package `parent/package`; returns its folder."""
+    root = parent / package
+    for path, text in result.files.items():
+        target = root / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+    return root
+
+
+@contextlib.contextmanager
+def imported(parent: Path, package: str = PACKAGE) -> Iterator[Callable[[str], ModuleType]]:
+    """Make `parent` importable; yields ``load("messages.order_created")``; forgets it after."""
+    sys.path.insert(0, str(parent))
+    try:
+        yield lambda name: importlib.import_module(f"{package}.{name}" if name else package)
+    finally:
+        sys.path.remove(str(parent))
+        for name in [m for m in sys.modules if m == package or m.startswith(package + ".")]:
+            del sys.modules[name]
