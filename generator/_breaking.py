@@ -546,7 +546,8 @@ def _service_source(ctx: _Context, service_id: str) -> Source:
 
 def _flow_participant_changes(ctx: _Context) -> Iterator[BreakingChange]:
     for mid, flow_ids in sorted(_flow_messages(ctx.new_flows).items()):
-        flows = ", ".join(f"'{f}'" for f in flow_ids)
+        names = ", ".join(f"'{f}'" for f in flow_ids)
+        used_by = f"flow {names} uses" if len(flow_ids) == 1 else f"flows {names} use"
         for rule, verb, finder in (
             ("sender-removed", "sends", _senders),
             ("receiver-removed", "receives", _receivers),
@@ -558,7 +559,7 @@ def _flow_participant_changes(ctx: _Context) -> Iterator[BreakingChange]:
                     where.path,
                     where.line,
                     rule,
-                    f"service '{sid}' no longer {verb} '{mid}', which flow {flows} uses",
+                    f"service '{sid}' no longer {verb} '{mid}', which {used_by}",
                     "service",
                     sid,
                 )

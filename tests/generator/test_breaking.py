@@ -772,3 +772,19 @@ def test_registered_on_the_generator_cli(tmp_path: Path) -> None:
         f"{SCHEMA_FILE}:4: breaking field-removed: event 'order-created': field 'note' was removed"
     ]
     assert main(["breaking", str(old), "--against", str(old)], io.StringIO(), io.StringIO()) == 0
+
+
+def test_flow_rule_names_every_flow_using_the_message() -> None:
+    flows = (flow("place-an-order", "order-created"), flow("checkout-saga", "order-created"))
+    new = catalog(
+        flows=flows,
+        services=(
+            service("order-service", sends=("order-created",), openapi=copy.deepcopy(OPENAPI)),
+            service("inventory-service"),
+        ),
+    )
+    found = compare(catalog(flows=flows), new)
+    assert [c.message for c in found] == [
+        "service 'inventory-service' no longer receives 'order-created', which flows "
+        "'checkout-saga', 'place-an-order' use"
+    ]
