@@ -103,7 +103,10 @@ _CREATE = re.compile(
 def idempotent_ddl(statement: str) -> str:
     """`CREATE TABLE x` -> `CREATE TABLE IF NOT EXISTS x` (same for indexes); else unchanged."""
     return _CREATE.sub(
-        lambda m: f"CREATE {m.group('unique') or ''}{m.group('kind').upper()} IF NOT EXISTS ",
+        lambda m: (
+            f"CREATE {'UNIQUE ' if m.group('unique') else ''}"
+            f"{m.group('kind').upper()} IF NOT EXISTS "
+        ),
         statement,
         count=1,
     )

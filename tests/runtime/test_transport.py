@@ -48,8 +48,17 @@ async def make_transport(
         await transport.close()
 
 
-def unique_subject() -> str:
-    return f"test.events.{uuid.uuid4().hex[:12]}"
+@pytest.fixture
+def subject(request: pytest.FixtureRequest) -> str:
+    """Stable per test, so runs against the machine's brokers reuse (not pile up) queues and
+    streams; each run's messages carry a fresh `run` prefix and older leftovers are skipped."""
+    name = request.node.originalname.removeprefix("test_").replace("_", "-")
+    return f"acme-test.{name}"
+
+
+@pytest.fixture
+def run() -> str:
+    return uuid.uuid4().hex[:8]
 
 
 async def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
@@ -58,12 +67,14 @@ async def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None
             await asyncio.sleep(0.02)
 
 
-async def test_round_trip_keeps_body_and_headers(make_transport: Callable[[], Transport]) -> None:
-    subject = unique_subject()
+async def test_round_trip_keeps_body_and_headers(
+    make_transport: Callable[[], Transport], subject: str, run: str
+) -> None:
     got: list[Delivery] = []
 
     async def on_message(delivery: Delivery) -> None:
-        got.append(delivery)
+        if delivery.headers.get("message-id", "").startswith(run):
+            got.append(delivery)
         await delivery.ack()
 
     consumer = make_transport()
@@ -72,24 +83,24 @@ async def test_round_trip_keeps_body_and_headers(make_transport: Callable[[], Tr
     producer = make_transport()
     await producer.connect()
 
-    await producer.publish(subject, b'{"x": 1}', {"message-id": "m-1", "message-type": "t"})
+    await producer.publish(subject, b'{"x": 1}', {"message-id": f"{run}-1", "message-type": "t"})
     await wait_for(lambda: len(got) == 1)
 
     assert got[0].body == b'{"x": 1}'
-    assert got[0].headers["message-id"] == "m-1"
+    assert got[0].headers["message-id"] == f"{run}-1"
     assert got[0].headers["message-type"] == "t"
     assert got[0].subject == subject
 
 
 async def test_group_shares_work_and_groups_each_see_everything(
-    make_transport: Callable[[], Transport],
+    make_transport: Callable[[], Transport], subject: str, run: str
 ) -> None:
-    subject = unique_subject()
     seen: dict[str, Counter[str]] = {"a": Counter(), "b": Counter()}
 
     def recorder(group: str) -> Callable[[Delivery], object]:
         async def on_message(delivery: Delivery) -> None:
-            seen[group][delivery.headers["message-id"]] += 1
+            if delivery.headers.get("message-id", "").startswith(run):
+                seen[group][delivery.headers["message-id"]] += 1
             await delivery.ack()
 
         return on_message
@@ -102,7 +113,7 @@ async def test_group_shares_work_and_groups_each_see_everything(
     producer = make_transport()
     await producer.connect()
 
-    ids = [f"m-{i}" for i in range(20)]
+    ids = [f"{run}-{i}" for i in range(20)]
     for message_id in ids:
         await producer.publish(subject, b"{}", {"message-id": message_id})
     await wait_for(lambda: sum(seen["a"].values()) >= 20 and sum(seen["b"].values()) >= 20)
@@ -112,9 +123,9 @@ async def test_group_shares_work_and_groups_each_see_everything(
     assert seen["b"] == Counter({i: 1 for i in ids}), "another group sees every message"
 
 
-async def test_request_reply_and_error_reply(make_transport: Callable[[], Transport]) -> None:
-    subject = f"test.queries.{uuid.uuid4().hex[:12]}"
-
+async def test_request_reply_and_error_reply(
+    make_transport: Callable[[], Transport], subject: str
+) -> None:
     async def answer(delivery: Delivery) -> Reply:
         if delivery.body == b"fail":
             raise ValueError("bad question")
@@ -139,16 +150,20 @@ async def test_request_without_server_times_out(make_transport: Callable[[], Tra
     client = make_transport()
     await client.connect()
     with pytest.raises(RequestTimeout):
-        await client.request(f"test.nobody.{uuid.uuid4().hex[:8]}", b"{}", {}, timeout=0.5)
+        await client.request("acme-test.nobody-answers", b"{}", {}, timeout=0.5)
 
 
-async def test_nack_redelivers(make_transport: Callable[[], Transport], broker_url: str) -> None:
+async def test_nack_redelivers(
+    make_transport: Callable[[], Transport], broker_url: str, subject: str, run: str
+) -> None:
     if not broker_url.startswith("nats"):
         pytest.skip("redelivery after nack is checked on NATS (JetStream)")
-    subject = unique_subject()
     counts: list[int | None] = []
 
     async def on_message(delivery: Delivery) -> None:
+        if not delivery.headers.get("message-id", "").startswith(run):
+            await delivery.ack()
+            return
         counts.append(delivery.delivery_count)
         if len(counts) == 1:
             await delivery.nack()
@@ -160,6 +175,6 @@ async def test_nack_redelivers(make_transport: Callable[[], Transport], broker_u
     await consumer.start()
     producer = make_transport()
     await producer.connect()
-    await producer.publish(subject, b"{}", {"message-id": "n-1"})
+    await producer.publish(subject, b"{}", {"message-id": f"{run}-n"})
     await wait_for(lambda: len(counts) == 2)
     assert counts == [1, 2]
