@@ -14,6 +14,8 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
+	@# Diagrams in notebooks need Graphviz's `dot`; without it they fall back to mermaid text.
+	-@command -v dot >/dev/null || [ "$$(id -u)" != 0 ] || (apt-get install -y -q graphviz >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q graphviz >/dev/null)) || echo "graphviz not installed: diagrams fall back to mermaid text"
 	touch $(STAMP)
 
 install: $(STAMP) ## create .venv and install everything (run by every other target)
