@@ -138,7 +138,7 @@ class SystemApp:
             raise ConfigurationError(f"every(): interval must be positive, got {seconds}")
         if not inspect.iscoroutinefunction(function) and not callable(function):
             raise ConfigurationError("every(): function must be an async callable")
-        label = name or getattr(function, "__qualname__", repr(function))
+        label = name or str(getattr(function, "__qualname__", None) or repr(function))
         self._periodic.append(PeriodicTask(float(seconds), function, label))
 
     def webhook(self, channel_id: str, decoder: WebhookDecoder) -> None:
@@ -299,9 +299,34 @@ class SystemApp:
                 check_handlers(binding.http_handlers, http_impl, service=binding.spec)
 
     async def start(self) -> None:
+        """Check, open stores (DDL), connect, subscribe, start relays and periodic tasks."""
         if self.started:
             return
         self.check()
+        try:
+            await self._start()
+        except BaseException:
+            # Leave nothing half-open behind a failed start (a retrying supervisor restarts us).
+            await self._abort_start()
+            raise
+
+    async def _abort_start(self) -> None:
+        for relay in self.relays.values():
+            relay.stop()
+        for task in [*self._tasks, *self._relay_tasks]:
+            task.cancel()
+        await asyncio.gather(*self._tasks, *self._relay_tasks, return_exceptions=True)
+        self._tasks.clear()
+        self._relay_tasks.clear()
+        self.relays.clear()
+        if self.transport is not None:
+            with contextlib.suppress(Exception):
+                await self.transport.close()
+            if self._own_transport:
+                self.transport = None
+        await self.stores.dispose()
+
+    async def _start(self) -> None:
         self._stopping = asyncio.Event()
         for store in self.host.stores():
             spec = self.host.datastores.get(store)

@@ -65,7 +65,16 @@ class ServiceConsumer:
         self.logger = logging.getLogger(f"acme.consumer.{binding.id}")
         self.by_type: dict[str, Incoming] = {}
         for incoming in binding.spec.receives:
-            self.by_type.setdefault(incoming.message.id, incoming)
+            if incoming.message.id in self.by_type:
+                # Dispatch is by message type; a second channel for it reuses the first handler.
+                self.logger.warning(
+                    "%s receives %s on several channels; %s() handles all of them",
+                    binding.id,
+                    incoming.message.id,
+                    self.by_type[incoming.message.id].handler,
+                )
+                continue
+            self.by_type[incoming.message.id] = incoming
         self.counts: dict[Outcome, int] = dict.fromkeys(Outcome, 0)
 
     # -- entry points ------------------------------------------------------------------

@@ -84,7 +84,7 @@ def dead_letter_id(service: str, message_id: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, f"{service}\x1f{message_id}"))
 
 
-def _row_to_dead_letter(row: Mapping[str, Any]) -> DeadLetter:
+def _row_to_dead_letter(row: Any) -> DeadLetter:  # a RowMapping of dead_letters
     return DeadLetter(
         id=row["id"],
         service=row["service"],

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from acme.runtime.db import insert_ignore, message_outbox, utc
@@ -241,10 +241,12 @@ class Relay:
 
     async def unpublished_count(self) -> int:
         async with self.engine.connect() as conn:
-            rows = await conn.execute(
-                select(message_outbox.c.message_id).where(message_outbox.c.published_at.is_(None))
+            count = await conn.scalar(
+                select(func.count())
+                .select_from(message_outbox)
+                .where(message_outbox.c.published_at.is_(None))
             )
-            return len(rows.all())
+            return int(count or 0)
 
     async def publish_pending(self, *, ignore_backoff: bool = False) -> int:
         """One or more passes over unpublished rows; returns how many were published."""
@@ -309,7 +311,7 @@ class Relay:
             self.published += len(published)
         return len(published), len(rows)
 
-    async def _deliver(self, row: Mapping[str, Any]) -> None:
+    async def _deliver(self, row: Any) -> None:  # a RowMapping of message_outbox
         headers = loads_headers(row["headers"])
         protocol = headers.get("acme-protocol", "nats")
         channel_id = headers.get("acme-channel")

@@ -105,7 +105,7 @@ async def run(
             log_config=None,  # our logging (stderr); uvicorn's default writes access logs to stdout
             access_log=False,
             lifespan="off",
-            timeout_graceful_shutdown=settings.shutdown_timeout,
+            timeout_graceful_shutdown=max(1, round(settings.shutdown_timeout)),
         )
         server = _Server(config)
         serve_task = asyncio.create_task(server.serve(sockets=[sock]))

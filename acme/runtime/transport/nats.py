@@ -100,7 +100,7 @@ class NatsTransport(Transport):
     async def _ensure_stream(self, name: str) -> None:
         if name in self._streams:
             return
-        js = self.broker.connection.jetstream()
+        js = self.broker.config.connection_state.stream
         wanted = [name, f"{name}.>"]
         config = StreamConfig(
             name=name,
