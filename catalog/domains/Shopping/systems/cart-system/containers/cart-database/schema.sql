@@ -7,6 +7,8 @@ CREATE TABLE IF NOT EXISTS carts (
     status TEXT NOT NULL DEFAULT 'OPEN' CHECK (status IN ('OPEN', 'CHECKING_OUT', 'CHECKED_OUT', 'ABANDONED')),
     currency CHAR(3) NOT NULL DEFAULT 'USD',
     promotion_code TEXT,
+    -- Discount granted when the cart was checked out (0 while OPEN); total = subtotal - discount.
+    discount_cents INTEGER NOT NULL DEFAULT 0 CHECK (discount_cents >= 0),
     checkout_id UUID,
     created_at TIMESTAMPTZ NOT NULL DEFAULT CURRENT_TIMESTAMP,
     updated_at TIMESTAMPTZ NOT NULL DEFAULT CURRENT_TIMESTAMP
@@ -18,6 +20,8 @@ CREATE TABLE IF NOT EXISTS cart_items (
     product_id UUID NOT NULL,
     quantity INTEGER NOT NULL CHECK (quantity > 0),
     unit_price_cents INTEGER NOT NULL CHECK (unit_price_cents >= 0),
+    -- When the line was first added: lines are shown in this order.
+    added_at TIMESTAMPTZ NOT NULL DEFAULT CURRENT_TIMESTAMP,
     PRIMARY KEY (cart_id, product_id)
 );
 
