@@ -46,10 +46,13 @@ def render_catalog(
     message_batch = messages.prepare(view, read)
     http_batch = http.prepare(view, read)
     schemas = dict(message_batch.schemas)
+    names = dict(message_batch.names)
     for item in http_batch:
         if item.models is not None:
             schemas[http.models_key(item)] = item.models
-    code = generate_models(schemas)  # one in-process call for every schema of the catalog
+            names[http.models_key(item)] = ""  # component schemas keep their own names
+    # One in-process call for every schema of the catalog.
+    code = generate_models(schemas, names)
     artifacts: list[Artifact] = [
         *package.build(view, templates),
         *messages.build(view, message_batch, code, templates),

@@ -9,8 +9,10 @@ templates can place our header, docstring and `MESSAGE` spec around them.
 from __future__ import annotations
 
 import ast
+import io
 import json
 import tempfile
+import tokenize
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,6 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from generator._render._errors import RenderError
+
+# Class name prefix schemas are prepared with; `generate_models` replaces it with the real name.
+MARKER = "Zzgeneratormarker"
 
 
 @dataclass(frozen=True)
@@ -67,12 +72,53 @@ def _generate_dir(folder: Path, parent_scoped: bool) -> dict[tuple[str, ...], st
 
 
 def generate_models(
-    schemas: Mapping[str, dict[str, Any]], *, parent_scoped: bool = True
+    schemas: Mapping[str, dict[str, Any]],
+    names: Mapping[str, str],
+    *,
+    parent_scoped: bool = True,
 ) -> dict[str, str]:
-    """Generate one module per schema; keys are module paths like ``versions/order_v1_0_0``.
+    """Generate one module per schema; keys are module paths like ``messages/order_created``.
 
-    `schemas` maps those module paths to prepared schemas (see `_schemas.prepare`).
+    Every schema is prepared with class names starting with `MARKER` (see `_schemas.prepare`),
+    and `names[key]` replaces that prefix in the generated code. In the batch each distinct
+    schema gets its own prefix instead, because datamodel-code-generator makes nested class
+    names unique across the modules of one call: unique prefixes keep a module's names
+    independent of the other schemas. Identical schemas (copies under other ids) are
+    generated once.
     """
+    first_of: dict[str, str] = {}  # schema JSON -> first key with it
+    representative: dict[str, str] = {}
+    for key, schema in schemas.items():
+        representative[key] = first_of.setdefault(json.dumps(schema), key)
+    distinct = [key for key in schemas if representative[key] == key]
+    prefixes = {key: f"Zq{number:06d}x" for number, key in enumerate(distinct)}
+    batch = {key: _with_prefix(schemas[key], prefixes[key]) for key in distinct}
+    code = _generate_batch(batch, parent_scoped)
+    return {
+        key: rename_prefix(code[representative[key]], prefixes[representative[key]], names[key])
+        for key in schemas
+    }
+
+
+def _with_prefix(schema: dict[str, Any], prefix: str) -> dict[str, Any]:
+    result: dict[str, Any] = json.loads(json.dumps(schema).replace(MARKER, prefix))
+    return result
+
+
+def rename_prefix(code: str, prefix: str, replacement: str) -> str:
+    """Replace `prefix` at the start of every name token (never inside strings or comments)."""
+    lines = code.splitlines(keepends=True)
+    edits: list[tuple[int, int]] = []
+    for token in tokenize.generate_tokens(io.StringIO(code).readline):
+        if token.type == tokenize.NAME and token.string.startswith(prefix):
+            edits.append(token.start)
+    for row, col in reversed(edits):
+        line = lines[row - 1]
+        lines[row - 1] = line[:col] + replacement + line[col + len(prefix) :]
+    return "".join(lines)
+
+
+def _generate_batch(schemas: Mapping[str, dict[str, Any]], parent_scoped: bool) -> dict[str, str]:
     if not schemas:
         return {}
     with tempfile.TemporaryDirectory(prefix="generator-models-") as tmp:

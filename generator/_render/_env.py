@@ -9,8 +9,8 @@ to inject code into the generated package.
 from __future__ import annotations
 
 import dataclasses
+import re
 import textwrap
-import unicodedata
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
@@ -26,9 +26,13 @@ LINE_LENGTH = 100
 GENERATOR_COMMAND = "python -m generator"
 
 
+# Control characters (Unicode category Cc) and line/paragraph separators (Zl, Zp).
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
 def _clean(text: str) -> str:
-    """Drop control and line-separator characters: they could end a comment or a docstring."""
-    return "".join(" " if unicodedata.category(ch) in ("Cc", "Zl", "Zp") else ch for ch in text)
+    """Blank out control and line-separator characters: they could end a comment or docstring."""
+    return _UNSAFE.sub(" ", text)
 
 
 def one_line(text: str) -> str:

@@ -178,9 +178,16 @@ def _table(create: exp.Create, where: str, view: CatalogView, taken: set[str]) -
 
 
 def tables_of(container: Container, view: CatalogView) -> list[TableInfo]:
-    """The tables a container's schema.sql creates (empty when it has none)."""
+    """The tables a container's schema.sql creates (empty when it has none); parsed once."""
     if not container.sql:
         return []
+    return view.memo(
+        ("tables", container.id, container.version), lambda: _parse_tables(container, view)
+    )
+
+
+def _parse_tables(container: Container, view: CatalogView) -> list[TableInfo]:
+    assert container.sql is not None
     where = container.sql_path or container.source.path
     try:
         statements = sqlglot.parse(container.sql, read="postgres")

@@ -16,7 +16,7 @@ from typing import Any
 
 from generator._model import Catalog, Message, Service, Specification
 from generator._render._artifact import Artifact, as_texts
-from generator._render._datamodel import Module, generate_models, split_module
+from generator._render._datamodel import MARKER, Module, generate_models, split_module
 from generator._render._env import TEMPLATES_DIR, one_line, py_literal, render_template, sentence
 from generator._render._errors import RenderError
 from generator._render._names import check_identifier, class_name, constant_name, method_name
@@ -446,13 +446,33 @@ def models_schema(ctx: _Context, read: Reader) -> dict[str, Any] | None:
 
     rewrite(defs)
     root: dict[str, Any] = {
-        "title": MODELS_ROOT,
+        "title": MARKER + MODELS_ROOT,
         "type": "object",
         "properties": {name: {"$ref": f"#/$defs/{name}"} for name in sorted(ctx.used_models)},
         "$defs": defs,
     }
     _bundle(root, ctx.spec.path, read)
+    # Class names get the batch prefix (see `generate_models`), removed again afterwards.
+    root["$defs"] = {MARKER + name: schema for name, schema in root["$defs"].items()}
+    root["properties"] = {n: {"$ref": f"#/$defs/{MARKER}{n}"} for n in sorted(ctx.used_models)}
+    _prefix_refs(root)
     return root
+
+
+def _prefix_refs(node: Any) -> None:
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if (
+            isinstance(ref, str)
+            and ref.startswith("#/$defs/")
+            and not ref.startswith(f"#/$defs/{MARKER}")
+        ):
+            node["$ref"] = f"#/$defs/{MARKER}" + ref[len("#/$defs/") :]
+        for value in node.values():
+            _prefix_refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            _prefix_refs(value)
 
 
 @dataclass
@@ -555,4 +575,4 @@ def render(catalog: Catalog) -> dict[str, str]:
     view = CatalogView(catalog)
     prepared = prepare(view)
     schemas = {models_key(p): p.models for p in prepared if p.models is not None}
-    return as_texts(build(view, prepared, generate_models(schemas)))
+    return as_texts(build(view, prepared, generate_models(schemas, dict.fromkeys(schemas, ""))))

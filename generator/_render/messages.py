@@ -13,7 +13,7 @@ from typing import Any
 
 from generator._model import Catalog, Message
 from generator._render._artifact import Artifact, as_texts
-from generator._render._datamodel import Module, generate_models, split_module
+from generator._render._datamodel import MARKER, Module, generate_models, split_module
 from generator._render._env import TEMPLATES_DIR, render_template, sentence
 from generator._render._schemas import Reader, read_from
 from generator._render._schemas import prepare as prepare_schema
@@ -51,13 +51,14 @@ def _has_json_schema(view: CatalogView, message: Message) -> bool:
 class Prepared:
     """Message schemas ready for the datamodel-code-generator batch."""
 
-    schemas: dict[str, dict[str, Any]]  # batch key -> prepared schema
+    schemas: dict[str, dict[str, Any]]  # batch key -> schema prepared under MARKER
+    names: dict[str, str]  # batch key -> class name that replaces MARKER
     exchanges: dict[str, str]  # batch key -> wrapper class to drop
 
 
 def prepare(view: CatalogView, read: Reader | None = None) -> Prepared:
     reader = read or read_from(view.catalog.root, getattr(view.catalog, "files", None))
-    prepared = Prepared({}, {})
+    prepared = Prepared({}, {}, {})
     for message in view.messages:
         if not _has_json_schema(view, message):
             continue
@@ -65,7 +66,8 @@ def prepare(view: CatalogView, read: Reader | None = None) -> Prepared:
         key = _module_key(view, message)
         cls = view.message_class(message)
         where = message.schema_path or message.source.path
-        prepared.schemas[key] = prepare_schema(message.schema, cls, where, reader)
+        prepared.schemas[key] = prepare_schema(message.schema, MARKER, where, reader)
+        prepared.names[key] = cls
         if message.is_exchange:
             prepared.exchanges[key] = cls
     return prepared
@@ -160,4 +162,5 @@ def render(catalog: Catalog) -> dict[str, str]:
     """messages/ files of `catalog`, unformatted (see `generator._render.render_catalog`)."""
     view = CatalogView(catalog)
     prepared = prepare(view)
-    return as_texts(build(view, prepared, generate_models(prepared.schemas)))
+    code = generate_models(prepared.schemas, names=prepared.names)
+    return as_texts(build(view, prepared, code))

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 from pydantic import BaseModel, ValidationError
-from render_fixture import PACKAGE, imported, rendered, write_package
+from render_fixture import PACKAGE, imported, rendered, shop_catalog, write_package
 
+from generator._model import Catalog, Message, Source
+from generator._render import render_catalog
 from generator.contracts import MessageSpec
 
 ORDER_ID = "3f1e4a52-8c4b-4f7e-9a51-0f9b3d2c1a00"
@@ -155,3 +159,71 @@ def test_index_module_name_is_the_package(tmp_path: Path) -> None:
     # Services import `<package>.messages`, so the package name must reach every import line.
     text = rendered().files["services/order_service.py"]
     assert f"from {PACKAGE}.messages import" in text
+
+
+def _add_message(catalog: Catalog, id: str, schema: dict[str, Any]) -> Catalog:
+    folder = f"domains/Extra/events/{id}"
+    message = Message(
+        kind="event",
+        id=id,
+        name=id.title(),
+        version="1.0.0",
+        source=Source(f"{folder}/index.mdx"),
+        schema_path=f"{folder}/schema.json",
+        schema=schema,
+    )
+    return dataclasses.replace(catalog, messages=(*catalog.messages, message))
+
+
+def test_a_new_message_leaves_other_modules_alone() -> None:
+    # "order" + property "created" + array "items" yields the nested names OrderCreated and
+    # OrderCreatedItem, which the message order-created also defines in its own module.
+    colliding = {
+        "type": "object",
+        "properties": {
+            "created": {
+                "type": "object",
+                "properties": {
+                    "items": {
+                        "type": "array",
+                        "items": {"type": "object", "properties": {"sku": {"type": "string"}}},
+                    }
+                },
+            }
+        },
+    }
+    before = rendered().files
+    after = render_catalog(_add_message(shop_catalog(), "order", colliding), package_name=PACKAGE)
+    changed = sorted(p for p in before if after.files.get(p) != before[p])
+    assert changed == ["catalog.py", "messages/__init__.py"]
+    assert "class OrderCreatedCreatedItem" not in after.files["messages/order.py"]
+    assert "class OrderCreatedItem" in after.files["messages/order.py"]
+
+
+def test_versions_of_one_message_name_their_classes_alike() -> None:
+    # One datamodel-code-generator call makes nested names unique across its modules; without
+    # a prefix per module the older version would get "GetOrderResponse1Line".
+    catalog = shop_catalog()
+    latest = next(m for m in catalog.messages if m.id == "get-order")
+    older = dataclasses.replace(
+        latest,
+        version="0.9.0",
+        is_latest=False,
+        source=Source("domains/Ordering/queries/get-order/versioned/0.9.0/index.mdx"),
+    )
+    result = render_catalog(dataclasses.replace(catalog, messages=(*catalog.messages, older)))
+    assert _classes(result.files["messages/versions/get_order_v0_9_0.py"]) == _classes(
+        result.files["messages/get_order.py"]
+    )
+
+
+def test_copies_of_one_schema_get_their_own_names() -> None:
+    catalog = shop_catalog()
+    get_order = next(m for m in catalog.messages if m.id == "get-order")
+    assert get_order.schema is not None
+    result = render_catalog(_add_message(catalog, "get-copy", get_order.schema))
+    copy_classes = _classes(result.files["messages/get_copy.py"])
+    assert copy_classes == [
+        c.replace("GetOrder", "GetCopy") for c in _classes(result.files["messages/get_order.py"])
+    ]
+    assert "GetCopyResponseLine" in copy_classes
