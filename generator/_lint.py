@@ -109,6 +109,7 @@ body/dangling-resource-ref (warning): ``[[type|id]]`` in an .mdx body naming an 
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import functools
 import posixpath
@@ -426,17 +427,16 @@ class _Context:
         for path, source in self.catalog.files.items():
             if source.data is None or source.format not in ("json", "yaml"):
                 continue
+            contents = source.data
+            if isinstance(contents, dict) and not isinstance(contents.get("$id", ""), str):
+                contents = {k: v for k, v in contents.items() if k != "$id"}  # invalid-schema tells
             try:
-                if isinstance(source.data, dict) and (
-                    "openapi" in source.data or "asyncapi" in source.data
-                ):
-                    resource = Specification.OPAQUE.create_resource(source.data)
+                if isinstance(contents, dict) and ("openapi" in contents or "asyncapi" in contents):
+                    resource = Specification.OPAQUE.create_resource(contents)
                 else:
-                    resource = Resource.from_contents(
-                        source.data, default_specification=DRAFT202012
-                    )
+                    resource = Resource.from_contents(contents, default_specification=DRAFT202012)
             except Exception:
-                resource = Specification.OPAQUE.create_resource(source.data)
+                resource = Specification.OPAQUE.create_resource(contents)
             pairs.append((_uri(path), resource))
         registry = Registry().with_resources(pairs)
         try:
@@ -454,11 +454,11 @@ class _Context:
 
         base_uri = _uri(source.path)
         for where, base, ref in _refs_with_base(source.data, base_uri, schema=schema):
-            target = urljoin(base, ref)
-            scheme = urlsplit(target).scheme
-            resolver = self._registry.resolver(base_uri=base)
+            target = scheme = ""
             try:
-                resolver.lookup(ref)
+                target = urljoin(base, ref)
+                scheme = urlsplit(target).scheme
+                self._registry.resolver(base_uri=base).lookup(ref)
             except Unresolvable as exc:
                 position = locate(source.text, (*where, "$ref"))
                 if scheme in ("http", "https"):
@@ -475,7 +475,7 @@ class _Context:
                     position,
                     _unresolved(ref, target, exc, self.catalog),
                 )
-            # referencing raises other errors on malformed pointers (e.g. "#/a/~2")
+            # malformed URIs and pointers (e.g. "#/a/~2") raise other errors
             except Exception as exc:
                 position = locate(source.text, (*where, "$ref"))
                 self.report(
@@ -592,7 +592,8 @@ def _refs_with_base(data: Any, base: str, *, schema: bool) -> Iterator[tuple[Key
         path, current, node = stack.pop()
         if isinstance(node, dict):
             if schema and isinstance(node.get("$id"), str):
-                current = urljoin(current, node["$id"])
+                with contextlib.suppress(ValueError):  # a malformed $id keeps the base
+                    current = urljoin(current, node["$id"])
             ref = node.get("$ref")
             if isinstance(ref, str):
                 yield path, current, ref
@@ -606,16 +607,77 @@ def _refs_with_base(data: Any, base: str, *, schema: bool) -> Iterator[tuple[Key
 
 
 _META_VALIDATORS: dict[type, Any] = {}
+_DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/"
+_VOCABULARY_TOP = ("$dynamicAnchor", "$id", "$schema", "$vocabulary", "$defs", "allOf")
+
+
+def _flatten_ref(node: Any) -> Any:
+    if isinstance(node, list):
+        return [_flatten_ref(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    node = dict(node)
+    if isinstance(node.get("$dynamicRef"), str):  # the keyword, not a property named so
+        del node["$dynamicRef"]
+        node["$ref"] = "#"
+    ref = node.get("$ref")
+    if isinstance(ref, str) and "#/$defs/" in ref:
+        node["$ref"] = "#/$defs/" + ref.split("#/$defs/", 1)[1]
+    return {k: _flatten_ref(v) for k, v in node.items()}
+
+
+def flat_2020_12_metaschema() -> dict[str, Any]:
+    """The 2020-12 metaschema as one document without ``$dynamicRef``.
+
+    Its vocabularies are inlined and ``$dynamicRef: "#meta"`` becomes ``$ref: "#"``, which is the
+    same thing when no custom vocabulary extends it; checking the catalog's schemas gets ~3x
+    faster. A test holds its verdicts equal to the real metaschema's.
+    """
+    from jsonschema_specifications import REGISTRY  # type: ignore[import-untyped]
+
+    root = _validators().Draft202012Validator.META_SCHEMA
+    vocabularies = [REGISTRY[_DRAFT_2020_12 + part["$ref"]].contents for part in root["allOf"]]
+
+    def body(schema: dict[str, Any]) -> Any:
+        return _flatten_ref({k: v for k, v in schema.items() if k not in _VOCABULARY_TOP})
+
+    defs = {
+        name: _flatten_ref(definition)
+        for vocabulary in vocabularies
+        for name, definition in vocabulary.get("$defs", {}).items()
+    }
+    return {
+        "$schema": _DRAFT_2020_12 + "schema",
+        "$id": "urn:generator:flat-2020-12-metaschema",
+        **body(root),
+        "allOf": [body(v) for v in vocabularies],
+        "$defs": defs,
+    }
+
+
+def _validators() -> Any:
+    import jsonschema.validators  # type: ignore[import-untyped]
+
+    return jsonschema.validators
+
+
+def _meta_validator(cls: Any) -> Any:
+    validators = _validators()
+    meta = _META_VALIDATORS.get(cls)
+    if meta is None:
+        if cls is validators.Draft202012Validator:
+            meta = cls(flat_2020_12_metaschema())
+        else:
+            meta = validators.validator_for(cls.META_SCHEMA)(cls.META_SCHEMA)
+        _META_VALIDATORS[cls] = meta
+    return meta
 
 
 def _check_metaschema(ctx: _Context, source: SourceFile, data: dict[str, Any]) -> None:
-    from jsonschema.validators import (  # type: ignore[import-untyped]
-        Draft202012Validator,
-        validator_for,
-    )
-
+    validators = _validators()
+    latest = validators.Draft202012Validator
     declared = data.get("$schema")
-    cls = validator_for(data, default=None) if isinstance(declared, str) else Draft202012Validator
+    cls = validators.validator_for(data, default=None) if isinstance(declared, str) else latest
     if cls is None:
         ctx.report(
             "schemas/unknown-draft",
@@ -623,16 +685,16 @@ def _check_metaschema(ctx: _Context, source: SourceFile, data: dict[str, Any]) -
             locate(source.text or "", ("$schema",)),
             f"$schema '{declared}' is no draft this linter knows; checked as 2020-12",
         )
-        cls = Draft202012Validator
-    meta = _META_VALIDATORS.get(cls)
-    if meta is None:
-        meta = validator_for(cls.META_SCHEMA)(cls.META_SCHEMA)
-        _META_VALIDATORS[cls] = meta
-    for count, error in enumerate(
-        sorted(meta.iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
-    ):
-        if count == 20:
-            break
+        cls = latest
+    try:
+        errors = sorted(
+            _meta_validator(cls).iter_errors(data), key=lambda e: list(map(str, e.absolute_path))
+        )
+    except Exception as exc:  # jsonschema itself trips over some broken schemas
+        position = (1, 1)
+        ctx.report("schemas/invalid-schema", source.path, position, f"cannot be checked: {exc}")
+        return
+    for error in errors[:20]:
         pointer = "/" + "/".join(str(p) for p in error.absolute_path)
         message = error.message if len(error.message) <= 160 else error.message[:157] + "..."
         position = locate(source.text or "", tuple(error.absolute_path))

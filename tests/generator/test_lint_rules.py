@@ -979,3 +979,99 @@ def test_internal_error_names_the_file_and_lint_goes_on(
     assert "explode failed: KeyError" in internal[0].message
     # the other rules still ran on the same file
     assert any(p.rule == "frontmatter/unknown-key" and p.path == SVC for p in problems)
+
+
+_WEIRD: list[object] = [
+    None,
+    1,
+    1.5,
+    "",
+    "x",
+    True,
+    [],
+    {},
+    [1],
+    [None],
+    [[1]],
+    [{"id": 1}],
+    {"id": "x", "a": [1]},
+    [{"id": "x", "version": 2, "to": "c", "from": {"id": 1}, "parameters": [1], "triggers": "t"}],
+    [{"id": "x", "properties": {"a": 1}, "items": [1], "references": 5, "next_steps": "a"}],
+    [{"id": 2, "next_step": {"id": None}, "message": "m", "actor": "a", "custom": [1]}],
+]
+
+
+def test_messy_frontmatter_never_crashes(tmp_path: Path) -> None:
+    """Every known field of every kind set to values of the wrong shape: problems, no crash."""
+    import yaml  # type: ignore[import-untyped]
+
+    from generator import _fields
+
+    n = 0
+    for collection, shape in _fields.SHAPES.items():
+        for value in _WEIRD:
+            n += 1
+            front: dict[str, object] = dict.fromkeys(shape.fields, value)
+            front.update(id=f"p{n}", name="N", version="1.0.0")
+            folder = tmp_path / collection / f"p{n}"
+            folder.mkdir(parents=True)
+            name = "index.mdx" if collection not in ("users", "teams", "docs") else "p.mdx"
+            target = (
+                folder / name
+                if collection not in ("users", "teams")
+                else tmp_path / collection / f"p{n}.md"
+            )
+            body = "[[service|x]] [[nope|y]] [[event|p1@1.x]]\n"
+            target.write_text("---\n" + yaml.safe_dump(front) + "---\n" + body, encoding="utf-8")
+            (folder / "schema.json").write_text(json.dumps(value), encoding="utf-8")
+            (folder / "openapi.yml").write_text(yaml.safe_dump(value), encoding="utf-8")
+    (tmp_path / "events" / "refs").mkdir()
+    (tmp_path / "events" / "refs" / "index.mdx").write_text(message_page("refs"), encoding="utf-8")
+    (tmp_path / "events" / "refs" / "schema.json").write_text(
+        json.dumps({"$id": 7, "$ref": "#/a/~2", "allOf": [{"$ref": "http://[bad"}, {"$ref": 5}]}),
+        encoding="utf-8",
+    )
+    problems = lint(load_catalog(tmp_path))
+    assert [p for p in problems if p.rule == "internal/error"] == []
+    assert {"frontmatter/invalid-type", "frontmatter/missing-field", "schemas/unresolved-ref"} <= {
+        p.rule for p in problems
+    }
+
+
+_BROKEN_SCHEMAS: list[dict[str, object]] = [
+    {"type": "strin"},
+    {"properties": {"a": {"type": 5}}},
+    {"required": "x"},
+    {"$defs": {"a": {"minimum": "x"}}},
+    {"items": {"enum": 3}},
+    {"prefixItems": [{"type": []}]},
+    {"$id": 7},
+    {"additionalProperties": {"pattern": 1}},
+    {"dependentSchemas": {"a": 3}},
+    {"format": 5},
+    {"unevaluatedProperties": {"type": "nope"}},
+    {"definitions": {"a": {"type": "x"}}},
+    {"anyOf": []},
+    {"$anchor": "1bad"},
+    {"deprecated": "yes"},
+    {"$dynamicRef": 3},
+    {"dependencies": {"a": [1]}},
+    {"minLength": -1},
+    {"multipleOf": 0},
+    {"not": {"maxItems": 1.5}},
+    {"if": {"const": 1}, "then": {"type": "q"}},
+]
+
+
+@pytest.mark.parametrize("schema", _BROKEN_SCHEMAS, ids=lambda s: next(iter(s)))
+def test_flat_metaschema_judges_like_the_real_one(schema: dict[str, object]) -> None:
+    """The fast, flattened 2020-12 metaschema must reject exactly what the real one rejects."""
+    from jsonschema.validators import Draft202012Validator  # type: ignore[import-untyped]
+
+    def verdict(validator: object) -> list[tuple[list[object], str]]:
+        errors = validator.iter_errors(schema)  # type: ignore[attr-defined]
+        return sorted((list(e.absolute_path), e.message) for e in errors)
+
+    real = verdict(Draft202012Validator(Draft202012Validator.META_SCHEMA))
+    flat = verdict(Draft202012Validator(lint_module.flat_2020_12_metaschema()))
+    assert real and flat == real
