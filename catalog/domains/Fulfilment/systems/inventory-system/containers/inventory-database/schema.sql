@@ -1,11 +1,18 @@
 -- Inventory Database: stock and reservations (owner: fulfilment-platform).
 -- Portable SQL: runs unchanged on SQLite 3.40+ and PostgreSQL 15+. Ids and timestamps come from the app.
 
+-- Every unit ever put into stock is in exactly one of available, reserved or sold, so
+-- available + reserved + sold = restocked holds on every row (the CHECK enforces it).
 CREATE TABLE IF NOT EXISTS stock (
     product_id UUID PRIMARY KEY,
     available INTEGER NOT NULL DEFAULT 0 CHECK (available >= 0),
     reserved INTEGER NOT NULL DEFAULT 0 CHECK (reserved >= 0),
-    updated_at TIMESTAMPTZ NOT NULL DEFAULT CURRENT_TIMESTAMP
+    -- Units consumed by confirmed orders (given back when such an order is cancelled).
+    sold INTEGER NOT NULL DEFAULT 0 CHECK (sold >= 0),
+    -- Net units staff put into stock with set-stock-level, the first count included.
+    restocked INTEGER NOT NULL DEFAULT 0,
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    CHECK (available + reserved + sold = restocked)
 );
 
 CREATE TABLE IF NOT EXISTS reservations (
