@@ -9,10 +9,8 @@ templates can place our header, docstring and `MESSAGE` spec around them.
 from __future__ import annotations
 
 import ast
-import io
 import json
 import tempfile
-import tokenize
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -106,16 +104,12 @@ def _with_prefix(schema: dict[str, Any], prefix: str) -> dict[str, Any]:
 
 
 def rename_prefix(code: str, prefix: str, replacement: str) -> str:
-    """Replace `prefix` at the start of every name token (never inside strings or comments)."""
-    lines = code.splitlines(keepends=True)
-    edits: list[tuple[int, int]] = []
-    for token in tokenize.generate_tokens(io.StringIO(code).readline):
-        if token.type == tokenize.NAME and token.string.startswith(prefix):
-            edits.append(token.start)
-    for row, col in reversed(edits):
-        line = lines[row - 1]
-        lines[row - 1] = line[:col] + replacement + line[col + len(prefix) :]
-    return "".join(lines)
+    """Replace the batch prefix everywhere it occurs.
+
+    Prefixes are artificial (``Zq000012x``), so every occurrence is a generated name: a class,
+    or a name datamodel-code-generator also writes into a string (``TypeAliasType("...")``).
+    """
+    return code.replace(prefix, replacement)
 
 
 def _generate_batch(schemas: Mapping[str, dict[str, Any]], parent_scoped: bool) -> dict[str, str]:

@@ -227,3 +227,29 @@ def test_copies_of_one_schema_get_their_own_names() -> None:
         c.replace("GetOrder", "GetCopy") for c in _classes(result.files["messages/get_order.py"])
     ]
     assert "GetCopyResponseLine" in copy_classes
+
+
+def test_names_written_into_strings_are_renamed_too(tmp_path: Path) -> None:
+    # Constrained map values become a TypeAliasType whose name is also a string argument.
+    attributes = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "attributes": {
+                "type": "object",
+                "propertyNames": {"minLength": 1, "maxLength": 50},
+                "additionalProperties": {"type": "string", "maxLength": 200},
+            }
+        },
+    }
+    result = render_catalog(
+        _add_message(shop_catalog(), "tagged", attributes), package_name="taggen"
+    )
+    text = result.files["messages/tagged.py"]
+    assert "Zq0" not in text and "Zzgeneratormarker" not in text
+    write_package(result, tmp_path, "taggen")
+    with imported(tmp_path, "taggen") as load:
+        model = load("messages.tagged").Tagged
+        assert model.model_validate({"attributes": {"size": "L"}}).attributes == {"size": "L"}
+        with pytest.raises(ValidationError):
+            model.model_validate({"attributes": {"size": "L" * 201}})
