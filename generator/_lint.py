@@ -38,7 +38,10 @@ frontmatter/missing-container-type (error): a container (data store) without con
 frontmatter/malformed-badge (error): a badge without content, backgroundColor or textColor.
 frontmatter/relative-url (error): an attachment (or a flow node's url) that is not an absolute URL.
 ids/unsafe (error): an id that is not safe as a Python module or file name; ids must match
-    ``^[a-z][a-z0-9]*([-.][a-z0-9]+)*$`` (no path separators, '..', quotes, spaces or braces).
+    ``^[a-z][a-z0-9]*([-.][a-z0-9]+)*$`` (no path separators, '..', quotes, spaces or braces) and
+    must not become a Python keyword (``class``, ``import``...).
+ids/name-collision (error): two ids of one kind that become the same Python name
+    (``order-created`` and ``order.created`` are both ``order_created``).
 ids/unsafe-version (error): a version with characters other than letters, digits, '.', '+' and '-'.
 ids/duplicate-version (error): two files with the same id and version in one collection (a
     duplicated folder or a root not bumped after copying it to versioned/): EventCatalog silently
@@ -112,6 +115,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import functools
+import keyword
 import posixpath
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -127,7 +131,7 @@ from generator._model import Catalog, Document, KeyPath, Message, Resource, Sour
 from generator._problems import Problem, Severity, sort_problems
 from generator._resolve import compare_versions, valid_range
 
-__all__ = ["RULES", "SAFE_ID", "Rule", "lint"]
+__all__ = ["RULES", "SAFE_ID", "Rule", "lint", "python_name"]
 
 
 @dataclass(frozen=True)
@@ -343,6 +347,15 @@ class _Context:
                     continue
                 groups.setdefault(key, []).append(doc.path)
         return groups
+
+    @cached_property
+    def python_names(self) -> dict[tuple[str, str], set[str]]:
+        """(kind namespace, snake_case name) -> ids that produce it."""
+        names: dict[tuple[str, str], set[str]] = {}
+        for collection, ident, _version in self.by_collection_key:
+            kind = _kind_label(COLLECTION_KINDS.get(collection, "owner"))
+            names.setdefault((kind, python_name(ident)), set()).add(ident)
+        return names
 
     @cached_property
     def message_collections(self) -> dict[str, set[str]]:
@@ -833,13 +846,25 @@ def check_ids(ctx: _Context, doc: Document) -> None:
     collections = [c for c in doc.collections if c in COLLECTION_KINDS or c in ("teams", "users")]
     if not collections:
         return
-    if not SAFE_ID.match(ident):
+    if not SAFE_ID.match(ident) or keyword.iskeyword(python_name(ident)):
         ctx.at(
             doc,
             "ids/unsafe",
             ("id",),
             f"id '{ident}' is not safe as a Python or file name: {_why_unsafe(ident)}",
         )
+    else:
+        for collection in collections:
+            namespace = _kind_label(COLLECTION_KINDS.get(collection, "owner"))
+            clashes = ctx.python_names.get((namespace, python_name(ident)), set()) - {ident}
+            if clashes:
+                ctx.at(
+                    doc,
+                    "ids/name-collision",
+                    ("id",),
+                    f"id '{ident}' and {', '.join(repr(c) for c in sorted(clashes))} both become "
+                    f"the Python name '{python_name(ident)}'",
+                )
     version = fm.get("version")
     if isinstance(version, str) and version and not SAFE_VERSION.match(version):
         ctx.at(
@@ -891,7 +916,14 @@ def check_ids(ctx: _Context, doc: Document) -> None:
         _check_root_is_latest(ctx, doc, collection, ident, version)
 
 
+def python_name(ident: str) -> str:
+    """The snake_case name generated code gives an id (``order-created`` -> ``order_created``)."""
+    return re.sub(r"[-.]", "_", ident)
+
+
 def _why_unsafe(ident: str) -> str:
+    if SAFE_ID.match(ident):
+        return f"'{python_name(ident)}' is a Python keyword"
     if "/" in ident or "\\" in ident or ".." in ident:
         return "it contains a path separator or '..'"
     if any(c in ident for c in "'\"`"):

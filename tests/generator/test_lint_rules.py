@@ -379,6 +379,24 @@ CASES: list[Case] = [
         path=CHANNEL,
     ),
     Case(
+        "ids/unsafe",
+        {"users/class.md": page("id: class\nname: A keyword")},
+        {"users/klass.md": page("id: klass\nname: Not a keyword")},
+        path="users/class.md",
+    ),
+    Case(
+        "ids/name-collision",
+        {
+            "commands/order.placed/index.mdx": message_page("order.placed"),
+            "commands/order.placed/schema.json": json.dumps(SCHEMA),
+        },
+        {
+            "commands/place-order/index.mdx": message_page("place-order"),
+            "commands/place-order/schema.json": json.dumps(SCHEMA),
+        },
+        path="commands/order.placed/index.mdx",
+    ),
+    Case(
         "ids/unsafe-version",
         {SVC: res("order-service", "Order Service", SENDS, version='"1.0.0\'x"')},
     ),
