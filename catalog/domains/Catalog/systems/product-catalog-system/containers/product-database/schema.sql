@@ -16,6 +16,18 @@ CREATE TABLE IF NOT EXISTS products (
 CREATE INDEX IF NOT EXISTS products_by_category ON products (category);
 CREATE INDEX IF NOT EXISTS products_by_status ON products (status);
 
+-- Variants of a product (size, colour...). A variant SKU is unique among variants; the product API
+-- also keeps it apart from every product SKU. Deleting a product deletes its variants.
+CREATE TABLE IF NOT EXISTS product_variants (
+    variant_id UUID PRIMARY KEY,
+    product_id UUID NOT NULL REFERENCES products (product_id) ON DELETE CASCADE,
+    sku TEXT NOT NULL UNIQUE,
+    -- JSON object of attribute name -> value, e.g. {"size": "M", "colour": "red"}.
+    attributes TEXT NOT NULL,
+    position INTEGER NOT NULL CHECK (position >= 0)
+);
+CREATE INDEX IF NOT EXISTS product_variants_by_product ON product_variants (product_id, position);
+
 -- One row per accepted reindex-catalog command; reindex_id is chosen by the client (idempotency key).
 CREATE TABLE IF NOT EXISTS reindex_runs (
     reindex_id UUID PRIMARY KEY,

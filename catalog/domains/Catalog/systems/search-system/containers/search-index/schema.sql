@@ -14,12 +14,23 @@ CREATE TABLE IF NOT EXISTS search_documents (
     status TEXT NOT NULL CHECK (status IN ('DRAFT', 'ACTIVE', 'ARCHIVED')),
     price_cents INTEGER CHECK (price_cents >= 0),
     currency CHAR(3),
+    -- JSON list of the product's variants ({variantId, sku, attributes}); their SKUs and values are searchable.
+    variants TEXT NOT NULL DEFAULT '[]',
     searchable_text TEXT NOT NULL,
     source_event_at TIMESTAMPTZ NOT NULL,
+    -- JSON object: field name -> occurredAt of the event that last set it. A field is only overwritten by
+    -- a newer event, so events applied in any order converge on the product's latest state.
+    field_event_times TEXT NOT NULL DEFAULT '{}',
     indexed_at TIMESTAMPTZ NOT NULL DEFAULT CURRENT_TIMESTAMP
 );
 CREATE INDEX IF NOT EXISTS search_documents_by_category ON search_documents (category);
 CREATE INDEX IF NOT EXISTS search_documents_by_status ON search_documents (status);
+
+-- Tombstones of deleted products: a late create or update of a deleted product is ignored.
+CREATE TABLE IF NOT EXISTS deleted_products (
+    product_id UUID PRIMARY KEY,
+    deleted_at TIMESTAMPTZ NOT NULL
+);
 
 -- Ratings arrive from the Reviews domain independently of product events.
 CREATE TABLE IF NOT EXISTS product_ratings (

@@ -13,6 +13,10 @@ CREATE TABLE IF NOT EXISTS credentials (
     status TEXT NOT NULL DEFAULT 'ACTIVE' CHECK (status IN ('ACTIVE', 'DISABLED')),
     failed_attempts INTEGER NOT NULL DEFAULT 0 CHECK (failed_attempts >= 0),
     locked_until TIMESTAMPTZ,
+    -- occurredAt of the customer-updated events last applied to email and to status: an older event
+    -- redelivered late never rolls a newer change back.
+    email_event_at TIMESTAMPTZ,
+    status_event_at TIMESTAMPTZ,
     created_at TIMESTAMPTZ NOT NULL DEFAULT CURRENT_TIMESTAMP,
     updated_at TIMESTAMPTZ NOT NULL DEFAULT CURRENT_TIMESTAMP
 );
