@@ -98,7 +98,9 @@ def _rename_defs(schema: dict[str, Any], prefix: str) -> None:
 def _bundle(schema: dict[str, Any], path: str, read: Reader) -> None:
     """Replace file references with local ``$defs`` entries, recursively."""
     bundled: dict[tuple[str, str], str] = {}  # (file, fragment) -> local ref
-    defs: dict[str, Any] = schema.setdefault("$defs", {})
+    defs = schema.setdefault("$defs", {})
+    if not isinstance(defs, dict):
+        raise RenderError(f"{path}: $defs must be an object")
 
     def local_name(file: str) -> str:
         base = pascal(PurePosixPath(file).stem) or "Ref"

@@ -162,9 +162,13 @@ def _message_class(ctx: _Context, message: Message, name: str) -> str:
 
 
 def _model_name(ctx: _Context, wanted: str) -> str:
+    """A class name for an inline schema, clear of component schemas and earlier ones."""
+    components = ctx.document.get("components")
+    schemas = components.get("schemas") if isinstance(components, dict) else None
+    taken = set(ctx.models) | {pascal(str(n)) for n in (schemas or {})}
     name = wanted
     n = 2
-    while name in ctx.models:
+    while name in taken:
         name = f"{wanted}{n}"
         n += 1
     return name
@@ -238,6 +242,9 @@ def _param(ctx: _Context, raw: dict[str, Any], taken: set[str]) -> Param | None:
     if not isinstance(schema, dict):
         schema = {}
     base = _scalar(schema) or "str"
+    items = schema.get("items")
+    if location == "query" and schema.get("type") == "array" and isinstance(items, dict):
+        base = f"list[{_scalar(items) or 'str'}]"  # ?tag=a&tag=b
     name = method_name(wire, what=f"parameter ({ctx.where})")
     if name in _RESERVED or name in taken:
         name = check_identifier(f"{name}_{location}", what=f"parameter ({ctx.where})")
@@ -248,7 +255,7 @@ def _param(ctx: _Context, raw: dict[str, Any], taken: set[str]) -> Param | None:
         args.append(f"alias={py_literal(wire)}")
     if schema.get("format") == "uuid":
         args.append("pattern=UUID_PATTERN")
-    elif isinstance(schema.get("pattern"), str) and base == "str":
+    elif isinstance(schema.get("pattern"), str) and base == "str":  # not on lists
         args.append(f"pattern={py_literal(schema['pattern'])}")
     for key, arg in (
         ("minimum", "ge"),

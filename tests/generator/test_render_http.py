@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import ast
+import copy
+import dataclasses
 from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 from types import ModuleType
 from typing import Any, get_type_hints
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from render_fixture import imported, rendered, write_package
+from render_fixture import OPENAPI, imported, rendered, shop_catalog, write_package
 
+from generator._render import render_catalog
 from generator.contracts import OperationSpec, RequestContext
 
 Load = Callable[[str], ModuleType]
@@ -71,16 +75,19 @@ def app(load: Load) -> tuple[TestClient, list[tuple[str, tuple[Any, ...]]], Reco
 
 def test_operation_specs_follow_the_document(load: Load) -> None:
     http = load("http.order_service")
-    assert OperationSpec(
-        operation_id="getOrder",
-        method="GET",
-        path="/orders/{orderId}",
-        summary="Get one order",
-        message_id="get-order",
-        security=("bearerAuth",),  # the document's global security
-        roles=("customer", "admin"),  # x-roles
-        status_codes=(200, 404),
-    ) == http.GET_ORDER
+    assert (
+        OperationSpec(
+            operation_id="getOrder",
+            method="GET",
+            path="/orders/{orderId}",
+            summary="Get one order",
+            message_id="get-order",
+            security=("bearerAuth",),  # the document's global security
+            roles=("customer", "admin"),  # x-roles
+            status_codes=(200, 404),
+        )
+        == http.GET_ORDER
+    )
     assert http.DELETE_ORDER.security == ()  # `security: []` makes it public
     assert http.CANCEL_ORDER.message_id == "cancel-order"  # by the message's `operation`
     assert http.LIST_ORDERS.message_id is None
@@ -172,3 +179,45 @@ def test_services_without_openapi_get_no_http_module() -> None:
         "http/order_service.py",
         "http/order_service_models.py",
     ]
+
+
+def test_array_query_parameters_and_inline_names_clear_of_components(tmp_path: Path) -> None:
+    document = copy.deepcopy(OPENAPI)
+    list_orders = document["paths"]["/orders"]["get"]
+    list_orders["operationId"] = "orderPage"  # its inline response would be "OrderPageResponse"
+    list_orders["parameters"].append(
+        {"name": "tag", "in": "query", "schema": {"type": "array", "items": {"type": "string"}}}
+    )
+    document["components"]["schemas"]["OrderPageResponse"] = {"type": "object"}
+    list_orders["responses"]["200"]["content"]["application/json"]["schema"] = {
+        "type": "object",
+        "properties": {"count": {"type": "integer"}},
+    }
+    catalog = shop_catalog()
+    services = tuple(
+        dataclasses.replace(
+            s, specifications=(dataclasses.replace(s.specifications[0], document=document),)
+        )
+        if s.id == "order-service"
+        else s
+        for s in catalog.services
+    )
+    result = render_catalog(dataclasses.replace(catalog, services=services), package_name="arrgen")
+    text = result.files["http/order_service.py"]
+    assert "tag: Annotated[list[str] | None, Query()] = None" in text
+    assert "-> OrderPageResponse2:" in text
+    write_package(result, tmp_path, "arrgen")
+    with imported(tmp_path, "arrgen") as load:
+        http = load("http.order_service")
+        seen: list[Any] = []
+
+        class Handlers:
+            async def order_page(self, status: Any, page_size: Any, tag: Any, request: Any) -> Any:
+                seen.append(tag)
+                return load("http.order_service_models").OrderPageResponse2(count=len(tag or []))
+
+        api = FastAPI()
+        api.include_router(http.build_router(Handlers(), RecordingAuthorizer()))
+        response = TestClient(api).get("/orders?tag=a&tag=b")
+        assert response.json() == {"count": 2}
+        assert seen == [["a", "b"]]
