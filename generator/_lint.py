@@ -428,7 +428,7 @@ class _Context:
         return None
 
     def _suggest(self, kind: str, ident: str) -> str:
-        close = difflib.get_close_matches(ident, self.index.ids(kind), n=1, cutoff=0.8)
+        close = difflib.get_close_matches(ident, self.index.ids(kind), n=1, cutoff=0.85)
         return f"; did you mean '{close[0]}'?" if close else ""
 
     @cached_property
@@ -932,9 +932,11 @@ def _why_unsafe(ident: str) -> str:
         return "it contains whitespace"
     if ident != ident.lower():
         return "use lower case (kebab-case, e.g. 'order-created')"
-    return (
+    odd = sorted({c for c in ident if not (c.isascii() and (c.isalnum() or c in "-."))})
+    rule = (
         "use lower-case letters and digits separated by single '-' or '.', starting with a letter"
     )
+    return f"it contains {' '.join(repr(c) for c in odd)}; {rule}" if odd else rule
 
 
 def _check_root_is_latest(
