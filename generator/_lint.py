@@ -888,7 +888,7 @@ def check_ids(ctx: _Context, doc: Document) -> None:
             continue
         key = (collection, ident, version if isinstance(version, str) else str(version))
         others = [p for p in ctx.by_collection_key.get(key, []) if p != doc.path]
-        if others:
+        if others and version is not None:  # without a version, missing-field already says so
             ctx.at(
                 doc,
                 "ids/duplicate-version",

@@ -43,7 +43,14 @@ def build_app(only: str | None = None) -> typer.Typer:
     names = [only] if only in COMMANDS else list(COMMANDS)
     registered: set[str] = set()
     for name in names:
-        module = importlib.import_module(COMMANDS[name])
+        try:
+            module = importlib.import_module(COMMANDS[name])
+        except ImportError as exc:
+            if only is not None:
+                raise
+            # one broken command must not take the others (and --help) down with it
+            sys.stderr.write(f"warning: command '{name}' is unavailable: {exc}\n")
+            continue
         register = getattr(module, "register", None)
         if callable(register):
             if module.__name__ not in registered:

@@ -120,3 +120,14 @@ def test_python_dash_m_entry_point() -> None:
     )
     assert completed.returncode == 0, completed.stderr
     assert [r["rule"] for r in json.loads(completed.stdout)] == ["schemas/not-json-schema"]
+
+
+def test_a_broken_command_module_does_not_break_the_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from generator import cli
+
+    monkeypatch.setitem(cli.COMMANDS, "broken", "generator._no_such_module")
+    code, out, err = run("--help")
+    assert code == 0 and "lint" in out and "command 'broken' is unavailable" in err
+    assert run("lint", str(_catalog(tmp_path, CLEAN)))[0] == 0
