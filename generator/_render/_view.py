@@ -230,8 +230,11 @@ class CatalogView:
         return service.external or (system is not None and system.scope == "external")
 
     def is_client(self, service: Service) -> bool:
-        """A client only sends requests over plain HTTP channels and receives nothing."""
-        if service.receives or not service.sends:
+        """A client (web shop, console) is ours, receives nothing and only sends over plain HTTP.
+
+        An external service that only posts webhooks is not a client: it is a system's part.
+        """
+        if service.receives or not service.sends or self.is_external(service):
             return False
         return all(use.binding.protocol == "http" for use in self.sends(service))
 

@@ -7,8 +7,10 @@ from collections.abc import Iterator
 from types import ModuleType
 
 import pytest
-from render_fixture import imported, rendered, write_package
+from render_fixture import imported, rendered, shop_catalog, write_package
 
+from generator._render._view import CatalogView
+from generator._render.registry import records
 from generator.registry_types import FlowStepInfo, MessageRoute
 
 
@@ -92,3 +94,18 @@ def test_flows_keep_step_kinds_links_and_labels(registry: ModuleType) -> None:
 def test_records_are_frozen(registry: ModuleType) -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         registry.SERVICES["order-service"].name = "x"  # type: ignore[misc]
+
+
+def test_external_webhook_sender_is_hosted_not_a_client() -> None:
+    catalog = shop_catalog()
+    channels = tuple(
+        dataclasses.replace(c, protocols=("http",)) if c.id == "payments.outcomes" else c
+        for c in catalog.channels
+    )
+    view = CatalogView(dataclasses.replace(catalog, channels=channels))
+    tables = records(view)
+    services = tables["SERVICES"]
+    assert isinstance(services, dict)
+    assert services["stripe-webhooks"].client is False
+    assert services["stripe-webhooks"].host == "stripe"
+    assert services["storefront"].client is True
