@@ -24,7 +24,7 @@ up: $(STAMP) ## run the whole platform: embedded NATS, SQLite, simulators, gatew
 	$(VENV)/bin/acme up
 
 test: $(STAMP) ## the CI suite: catalog lint, drift check, tests
-	$(PY) -m generator lint catalog
+	$(PY) -m generator lint --strict catalog
 	$(PY) -m generator check catalog
 	$(PY) -m pytest -q
 
@@ -32,7 +32,7 @@ test-fast: $(STAMP) ## tests without the end-to-end ones
 	$(PY) -m pytest -q -m "not e2e and not slow"
 
 lint-catalog: $(STAMP) ## lint catalog/ (path:line errors)
-	$(PY) -m generator lint catalog
+	$(PY) -m generator lint --strict catalog
 
 generate: $(STAMP) ## regenerate generated/ from catalog/
 	$(PY) -m generator generate catalog --out generated
