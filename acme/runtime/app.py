@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -23,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from acme.runtime import inbox
 from acme.runtime.auth import JwtAuthorizer
 from acme.runtime.consumer import ServiceConsumer
-from acme.runtime.db import IMMEDIATE, Stores, dead_letters
+from acme.runtime.db import IMMEDIATE, Stores, dead_letters, runtime_metadata
 from acme.runtime.deadletter import REPLAY_PREFIX, DeadLetterBox
 from acme.runtime.errors import (
     ConfigurationError,
@@ -224,7 +225,8 @@ class SystemApp:
         store = self.host.primary_store(service_id)
         engine = self.stores.get(store)
         relay = self.relays.get(store)
-        async with engine.connect() as conn:
+        writer = self.stores.writer_lock(store) if write_lock else contextlib.nullcontext()
+        async with writer, engine.connect() as conn:
             await conn.execution_options(**{IMMEDIATE: write_lock})
             async with conn.begin():
                 tx = Tx(
@@ -330,7 +332,11 @@ class SystemApp:
         self._stopping = asyncio.Event()
         for store in self.host.stores():
             spec = self.host.datastores.get(store)
-            await self.stores.open(store, spec.ddl if spec else ())
+            ddl = spec.ddl if spec else ()
+            metadata = [runtime_metadata]
+            if spec is not None and not ddl and spec.metadata is not None:
+                metadata.insert(0, spec.metadata)  # no catalog SQL: create the generated tables
+            await self.stores.open(store, ddl, metadata=metadata)
         runtime_engine = await self.stores.open(RUNTIME_STORE, metadata=(dead_letters.metadata,))
         if self.transport is None:
             self.transport = create_transport(
@@ -352,6 +358,7 @@ class SystemApp:
                 max_backoff=self.settings.relay_retry_max_delay,
                 retention=self.settings.outbox_retention_seconds,
                 logger=self.logger,
+                writer=functools.partial(self.stores.writer_lock, store),
             )
             self.relays[store] = relay
             self._relay_tasks.append(asyncio.create_task(relay.run(), name=f"relay:{store}"))
@@ -511,7 +518,10 @@ class SystemApp:
         while not await self.sleep_unless_stopping(3600):
             for store in list(self.relays):
                 try:
-                    async with self.stores.get(store).begin() as conn:
+                    async with (
+                        self.stores.writer_lock(store),
+                        self.stores.get(store).begin() as conn,
+                    ):
                         await inbox.purge(
                             conn, older_than=timedelta(seconds=retention), now=self.clock()
                         )

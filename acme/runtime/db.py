@@ -9,11 +9,14 @@ SQLAlchemy tables and created when the catalog's SQL did not create them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
+import sqlite3
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import aiosqlite
 from sqlalchemy import (
     Column,
     DateTime,
@@ -32,7 +35,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from acme.runtime.errors import ConfigurationError
-from acme.runtime.settings import Settings
+from acme.runtime.settings import RUNTIME_STORE, Settings
 
 __all__ = [
     "IMMEDIATE",
@@ -152,6 +155,7 @@ class Stores:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._engines: dict[str, AsyncEngine] = {}
+        self._writers: dict[str, asyncio.Lock] = {}
         self._lock = asyncio.Lock()
 
     def url(self, store: str) -> str:
@@ -170,6 +174,17 @@ class Stores:
                 f"data store {store!r} is not opened in this process (opened: {known})"
             ) from None
 
+    def writer_lock(self, store: str) -> contextlib.AbstractAsyncContextManager[Any]:
+        """Held around write transactions of this process on `store`.
+
+        SQLite allows one writer; waiting for it through busy_timeout means sleeping in
+        growing steps, which caps throughput at a few hundred transactions per second under
+        concurrency. Queueing writers of one process on an asyncio lock hands the database
+        over immediately. Server databases need no such queue (a null context).
+        """
+        lock = self._writers.get(store)
+        return lock if lock is not None else contextlib.nullcontext()
+
     async def open(
         self,
         store: str,
@@ -186,25 +201,63 @@ class Stores:
                 self.settings.data_dir.mkdir(parents=True, exist_ok=True)
             else:
                 await _create_database_if_missing(url)
-            engine = _make_engine(url)
+            inline = self.settings.sqlite_inline and store != RUNTIME_STORE
+            engine = _make_engine(url, inline=inline)
             try:
                 await _apply_schema(engine, ddl, metadata, store)
             except BaseException:
                 await engine.dispose()
                 raise
             self._engines[store] = engine
+            if url.startswith("sqlite"):
+                self._writers[store] = asyncio.Lock()
             return engine
 
     async def dispose(self) -> None:
         engines, self._engines = self._engines, {}
+        self._writers.clear()
         for engine in engines.values():
             await engine.dispose()
 
 
-def _make_engine(url: str) -> AsyncEngine:
+class _InlineConnection(aiosqlite.Connection):
+    """aiosqlite connection that runs each sqlite3 call on the event loop thread.
+
+    aiosqlite hands every call (cursor, execute, close, commit...) to a worker thread and
+    back; a handler's transaction makes about a dozen such round trips, which dominate its
+    cost. SQLite calls without lock waits take microseconds, so running them inline is
+    cheaper. The price: a call that waits for SQLite's lock blocks the whole loop, so only
+    in-process writers queued on Stores.writer_lock may write (ACME_SQLITE_INLINE=1).
+    """
+
+    async def _execute(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        if not self._running or not self._connection:
+            raise ValueError("Connection closed")
+        return fn(*args, **kwargs)
+
+
+def _make_engine(url: str, *, inline: bool = False) -> AsyncEngine:
     if not url.startswith("sqlite"):
         return create_async_engine(url, pool_pre_ping=True)
-    engine = create_async_engine(url, connect_args={"timeout": 30})
+    # Every transaction ends in an explicit commit or rollback, so the pool's extra rollback
+    # on check-in (a thread round trip per transaction with aiosqlite) is not needed.
+    options: dict[str, Any] = {"pool_reset_on_return": None}
+    if inline:
+        path = make_url(url).database or ""
+
+        async def connect_inline() -> aiosqlite.Connection:
+            def connector() -> sqlite3.Connection:
+                return sqlite3.connect(path, timeout=5, check_same_thread=False)
+
+            return await _InlineConnection(connector, 64)
+
+        options["async_creator"] = connect_inline
+    else:
+        options["connect_args"] = {"timeout": 30}
+    engine = create_async_engine(url, **options)
+
+    # Inline connections must not park the event loop for long on a lock held elsewhere.
+    busy_ms = 5000 if inline else 30000
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -213,7 +266,7 @@ def _make_engine(url: str) -> AsyncEngine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
-        cursor.execute("PRAGMA busy_timeout=30000")  # writers queue instead of failing
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")  # writers queue instead of failing
         cursor.execute("PRAGMA foreign_keys=ON")  # the catalog's REFERENCES are enforced
         cursor.execute("PRAGMA synchronous=NORMAL")  # durable at checkpoints; safe with WAL
         cursor.close()

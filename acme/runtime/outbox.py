@@ -9,6 +9,7 @@ left behind by a crash are published by the next process that opens the store.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import uuid
@@ -176,6 +177,7 @@ class Relay:
         max_backoff: float = 30.0,
         retention: float = 24 * 3600,
         logger: logging.Logger | None = None,
+        writer: Callable[[], contextlib.AbstractAsyncContextManager[Any]] | None = None,
     ) -> None:
         self.store = store
         self.engine = engine
@@ -187,6 +189,9 @@ class Relay:
         self.max_backoff = max_backoff
         self.retention = retention
         self.logger = logger or logging.getLogger("acme.relay")
+        # The store's in-process writer queue (see Stores.writer_lock): marking rows as
+        # published is a write like any handler's.
+        self._writer = writer or contextlib.nullcontext
         self._wake = asyncio.Event()
         self._stopping = False
         self._failures: dict[str, tuple[int, float]] = {}  # message id -> (attempts, retry at)
@@ -302,7 +307,7 @@ class Relay:
             self._failures.pop(message_id, None)
             published.append(message_id)
         if published:
-            async with self.engine.begin() as conn:
+            async with self._writer(), self.engine.begin() as conn:
                 await conn.execute(
                     update(message_outbox)
                     .where(message_outbox.c.message_id.in_(published))
@@ -348,7 +353,7 @@ class Relay:
         if self.retention <= 0:
             return 0
         cutoff = self.clock() - timedelta(seconds=self.retention)
-        async with self.engine.begin() as conn:
+        async with self._writer(), self.engine.begin() as conn:
             result = await conn.execute(
                 delete(message_outbox).where(
                     message_outbox.c.published_at.is_not(None),

@@ -17,7 +17,7 @@ from acme.runtime.settings import Settings
 from acme.runtime.transport import Transport
 
 from .helpers import build_app, eventually, listen, raw_publisher, scalar, wait_for, with_broker
-from .specs import ORDERS, Ledger, QuoteRequest, ShopServicePublisher
+from .specs import ORDERS, Ledger, OrderPlaced, QuoteRequest, ShopServicePublisher
 
 
 @pytest.fixture
@@ -259,3 +259,31 @@ async def test_concurrent_deliveries_of_one_message_have_one_effect(
     )
     assert sorted(o.value for o in outcomes) == ["duplicate", "duplicate", "handled"]
     assert await entries(app, "o-conc") == 1
+
+
+async def test_inline_sqlite_mode_keeps_the_guarantees(configured: Settings) -> None:
+    inline = configured.model_copy(update={"sqlite_inline": True})
+    ledger = Ledger()
+    app = build_app(inline, ledger=ledger)
+    await app.start()
+    try:
+        consumer = app.consumers["ledger-service"]
+        copies = headers()
+        distinct = [(order(f"o-in-{i}"), headers()) for i in range(20)]
+        outcomes = await asyncio.gather(
+            *(consumer.process(ORDERS.address, order("o-in"), copies) for _ in range(3)),
+            *(consumer.process(ORDERS.address, body, h) for body, h in distinct),
+            consumer.process(ORDERS.address, order("fail-in"), headers()),
+        )
+        assert [o.value for o in outcomes].count("handled") == 21
+        assert [o.value for o in outcomes].count("duplicate") == 2
+        assert outcomes[-1].value == "dead"
+        total = await scalar(app, "ledger-db", "SELECT count(*) FROM entries")
+        assert total == 21, "failed attempts rolled back, duplicates had no effect"
+        async with app.transaction("shop-service") as tx:
+            await tx.publisher(ShopServicePublisher).order_placed(
+                OrderPlaced(order_id="o-in-relay", amount=1)
+            )
+        await eventually(lambda: entries(app, "o-in-relay"), 1)
+    finally:
+        await app.stop()
