@@ -9,11 +9,11 @@ for these answers, so all generated files agree with one another.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import PurePosixPath
-from typing import TypeVar, cast
+from typing import TypeVar
 
 from generator._model import (
     Catalog,
@@ -34,7 +34,6 @@ from generator._render._names import class_name, module_name, version_suffix
 from generator._resolve import find_version, sort_newest_first
 
 R = TypeVar("R", bound=Resource)
-T = TypeVar("T")
 
 HTTP_PROTOCOLS = frozenset({"http", "https"})
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
@@ -106,13 +105,6 @@ class CatalogView:
                 f"duplicate {duplicate.kind} {duplicate.id} {duplicate.version}; ignored",
             )
         self._sends_cache: dict[int, list[Use]] = {}
-        self._memo: dict[Hashable, object] = {}
-
-    def memo(self, key: Hashable, compute: Callable[[], T]) -> T:
-        """Compute something once per render (several renderers ask the same question)."""
-        if key not in self._memo:
-            self._memo[key] = compute()
-        return cast(T, self._memo[key])
 
     # -- warnings -----------------------------------------------------------------------
     def warn(self, where: str, message: str) -> None:

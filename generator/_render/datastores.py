@@ -7,6 +7,8 @@ runtime can create the schema on SQLite and PostgreSQL alike. `metadata` mirrors
 
 from __future__ import annotations
 
+import functools
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +45,7 @@ _TYPES: dict[exp.DType, str] = {
     exp.DType.VARBINARY: "LargeBinary",
     exp.DType.BINARY: "LargeBinary",
 }
+_CREATE_TABLE = re.compile(r"^\s*CREATE\s+(?:\w+\s+)*TABLE\b", re.IGNORECASE)
 _SIZED = {
     exp.DType.CHAR,
     exp.DType.VARCHAR,
@@ -120,10 +123,10 @@ def _dedent_first(text: str) -> str:
     return "\n".join(lines)
 
 
-def _column_type(column: exp.ColumnDef, where: str, view: CatalogView) -> str:
+def _column_type(column: exp.ColumnDef, notes: list[str]) -> str:
     kind = column.args.get("kind")
     if not isinstance(kind, exp.DataType):
-        view.warn(where, f"column {column.name} has no type; mapped to String")
+        notes.append(f"column {column.name} has no type; mapped to String")
         return "String"
     dtype = kind.this
     sizes = [e.sql() for e in kind.expressions]
@@ -134,16 +137,16 @@ def _column_type(column: exp.ColumnDef, where: str, view: CatalogView) -> str:
         return f"Numeric({', '.join(digits)})" if digits else "Numeric"
     mapped = _TYPES.get(dtype)
     if mapped is None:
-        view.warn(where, f"column {column.name}: type {kind.sql()} has no mapping; using String")
+        notes.append(f"column {column.name}: type {kind.sql()} has no mapping; using String")
         return "String"
     return mapped
 
 
-def _table(create: exp.Create, where: str, view: CatalogView, taken: set[str]) -> TableInfo:
+def _table(create: exp.Create, notes: list[str], taken: set[str]) -> TableInfo:
     schema = create.this
     table = schema.this if isinstance(schema, exp.Schema) else schema
     name = table.name
-    variable = check_identifier(name, what=f"table name ({where})")
+    variable = check_identifier(name, what="table name")
     if variable in _RESERVED or variable in taken:
         variable = f"{variable}_table"
     taken.add(variable)
@@ -167,7 +170,7 @@ def _table(create: exp.Create, where: str, view: CatalogView, taken: set[str]) -
         columns.append(
             ColumnInfo(
                 name=item.name,
-                type=_column_type(item, where, view),
+                type=_column_type(item, notes),
                 primary_key=primary,
                 nullable=not (primary or not_null),
                 unique=any(isinstance(k, exp.UniqueColumnConstraint) for k in kinds),
@@ -178,27 +181,39 @@ def _table(create: exp.Create, where: str, view: CatalogView, taken: set[str]) -
 
 
 def tables_of(container: Container, view: CatalogView) -> list[TableInfo]:
-    """The tables a container's schema.sql creates (empty when it has none); parsed once."""
+    """The tables a container's schema.sql creates (empty when it has none)."""
     if not container.sql:
         return []
-    return view.memo(
-        ("tables", container.id, container.version), lambda: _parse_tables(container, view)
-    )
-
-
-def _parse_tables(container: Container, view: CatalogView) -> list[TableInfo]:
-    assert container.sql is not None
     where = container.sql_path or container.source.path
     try:
-        statements = sqlglot.parse(container.sql, read="postgres")
-    except SqlglotError as exc:
-        raise RenderError(f"{where}: SQL does not parse: {exc}") from exc
+        tables, notes = _parse_tables(container.sql)
+    except RenderError as exc:
+        raise RenderError(f"{where}: {exc}") from exc
+    for note in notes:
+        view.warn(where, note)
+    return list(tables)
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_tables(sql: str) -> tuple[tuple[TableInfo, ...], tuple[str, ...]]:
+    """Tables of one SQL script, and notes on columns it could not map (cached by text).
+
+    Only CREATE TABLE statements go to sqlglot: the rest (indexes...) has no table to describe.
+    """
+    notes: list[str] = []
     taken: set[str] = set()
-    return [
-        _table(statement, where, view, taken)
-        for statement in statements
-        if isinstance(statement, exp.Create) and str(statement.args.get("kind")).upper() == "TABLE"
-    ]
+    tables: list[TableInfo] = []
+    for statement in split_statements(sql):
+        if not _CREATE_TABLE.match(statement):
+            continue
+        try:
+            parsed = sqlglot.parse_one(statement, read="postgres")
+        except SqlglotError as exc:
+            first = statement.splitlines()[0]
+            raise RenderError(f"SQL does not parse ({first}): {exc}") from exc
+        if isinstance(parsed, exp.Create) and str(parsed.args.get("kind")).upper() == "TABLE":
+            tables.append(_table(parsed, notes, taken))
+    return tuple(tables), tuple(notes)
 
 
 def _imports(tables: list[TableInfo]) -> list[str]:
