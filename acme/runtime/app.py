@@ -14,6 +14,7 @@ import functools
 import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -66,6 +67,10 @@ class PeriodicTask(NamedTuple):
     interval: float
     function: Callable[[], Awaitable[None]]
     name: str
+
+
+# Stores whose transaction is open in the current task (to refuse self-deadlocking nesting).
+_held_stores: ContextVar[frozenset[str]] = ContextVar("acme_held_stores", default=frozenset())
 
 
 def _utc_clock() -> datetime:
@@ -225,26 +230,37 @@ class SystemApp:
         store = self.host.primary_store(service_id)
         engine = self.stores.get(store)
         relay = self.relays.get(store)
+        held = _held_stores.get()
+        if write_lock and store in held:
+            # The store's writer queue is not reentrant: waiting here would wait for ourselves.
+            raise RuntimeStateError(
+                f"a transaction of {outer.service.id if outer else '?'} on {store!r} is open; "
+                f"{service_id} writes to the same store, so do its work in that transaction"
+            )
         writer = self.stores.writer_lock(store) if write_lock else contextlib.nullcontext()
-        async with writer, engine.connect() as conn:
-            await conn.execution_options(**{IMMEDIATE: write_lock})
-            async with conn.begin():
-                tx = Tx(
-                    service=binding.spec,
-                    store=store,
-                    conn=conn,
-                    correlation_id=correlation_id or new_id(),
-                    causation_id=causation_id,
-                    traceparent=traceparent,
-                    context=context,
-                    clock=self.clock,
-                )
-                tx.outbox = TxOutbox(tx, self._request, lambda: None)
-                token = bind(tx)
-                try:
-                    yield tx
-                finally:
-                    unbind(token)
+        held_token = _held_stores.set(held | {store} if write_lock else held)
+        try:
+            async with writer, engine.connect() as conn:
+                await conn.execution_options(**{IMMEDIATE: write_lock})
+                async with conn.begin():
+                    tx = Tx(
+                        service=binding.spec,
+                        store=store,
+                        conn=conn,
+                        correlation_id=correlation_id or new_id(),
+                        causation_id=causation_id,
+                        traceparent=traceparent,
+                        context=context,
+                        clock=self.clock,
+                    )
+                    tx.outbox = TxOutbox(tx, self._request, lambda: None)
+                    token = bind(tx)
+                    try:
+                        yield tx
+                    finally:
+                        unbind(token)
+        finally:
+            _held_stores.reset(held_token)
         if tx.staged and relay is not None:
             relay.wake()  # committed: publish now rather than at the next poll
 

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import text
 
 from acme.runtime import SystemApp
-from acme.runtime.errors import ConfigurationError
+from acme.runtime.errors import ConfigurationError, RuntimeStateError
 from acme.runtime.settings import Settings
 from generator.contracts import Outgoing
 
@@ -174,3 +174,13 @@ async def test_current_outside_a_transaction_says_where_it_works() -> None:
 
     with pytest.raises(RuntimeStateError, match="inside a message handler"):
         current()
+
+
+async def test_nested_transaction_on_the_same_store_is_refused(app: SystemApp) -> None:
+    # quote-service shares shop-db with shop-service (first container of the host).
+    async with app.transaction("shop-service"):
+        with pytest.raises(RuntimeStateError, match="quote-service writes to the same store"):
+            async with app.transaction("quote-service"):
+                pass
+        async with app.transaction("ledger-service") as other:  # another store is fine
+            assert other.store == "ledger-db"
