@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextvars import ContextVar
@@ -142,7 +141,7 @@ class SystemApp:
         self._not_started("every")
         if seconds <= 0:
             raise ConfigurationError(f"every(): interval must be positive, got {seconds}")
-        if not inspect.iscoroutinefunction(function) and not callable(function):
+        if not callable(function):
             raise ConfigurationError("every(): function must be an async callable")
         label = name or str(getattr(function, "__qualname__", None) or repr(function))
         self._periodic.append(PeriodicTask(float(seconds), function, label))
