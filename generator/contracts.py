@@ -248,7 +248,7 @@ def _origin(service: ServiceSpec | None, method: str) -> str:
 
 
 def _snake(name: str) -> str:
-    out = []
+    out: list[str] = []
     for ch in name:
         if ch.isupper() and out:
             out.append("_")
