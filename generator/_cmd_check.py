@@ -13,8 +13,9 @@ from typing import Annotated, TextIO
 
 import typer
 
-from generator._check import compare_folder, format_drift
-from generator._cmd_common import CommandError, render_folder
+from generator._check import format_drift
+from generator._generate import CatalogErrors, GenerateError
+from generator._generate import check as check_package
 
 __all__ = ["check", "run"]
 
@@ -27,21 +28,25 @@ def run(
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
 ) -> int:
+    """Compare `out` with `catalog`; returns the exit code (0 same, 1 drift or errors, 2 usage)."""
     stdout = stdout if stdout is not None else sys.stdout
     stderr = stderr if stderr is not None else sys.stderr
     try:
-        rendered = render_folder(catalog, out, stderr=stderr)
-    except CommandError as exc:
+        checked = check_package(catalog, out=out)
+    except CatalogErrors as exc:
+        stderr.write("".join(f"{problem}\n" for problem in exc.problems))
+        stderr.write(f"error: {exc}\n")
+        return exc.code
+    except GenerateError as exc:
         stderr.write(f"error: {exc}\n")
         return exc.code
     folder = out.as_posix().rstrip("/")
-    drifts = compare_folder(rendered.files, out)
-    if not drifts:
-        stderr.write(f"{folder}: up to date ({len(rendered.files)} files)\n")
+    if checked.up_to_date:
+        stderr.write(f"{folder}: up to date ({checked.files} files)\n")
         return 0
-    stdout.write(format_drift(drifts, folder, diffs=diff))
+    stdout.write(format_drift(list(checked.drifts), folder, diffs=diff))
     stderr.write(
-        f"{folder}: {len(drifts)} file(s) differ from the catalog; run "
+        f"{folder}: {len(checked.drifts)} file(s) differ from the catalog; run "
         f"`python -m generator generate {catalog.as_posix()} --out {folder}` "
         "(hand edits belong in the catalog or outside the generated package)\n"
     )

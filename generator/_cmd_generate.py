@@ -8,8 +8,8 @@ from typing import Annotated, TextIO
 
 import typer
 
-from generator._cmd_common import CommandError, render_folder
-from generator._write import OutputError, write_output
+from generator._generate import CatalogErrors, GenerateError
+from generator._generate import generate as generate_package
 
 __all__ = ["generate", "run"]
 
@@ -25,20 +25,24 @@ def run(
     stdout = stdout if stdout is not None else sys.stdout
     stderr = stderr if stderr is not None else sys.stderr
     try:
-        rendered = render_folder(catalog, out, stderr=stderr)
-        report = write_output(rendered.files, out, catalog_root=catalog)
-    except CommandError as exc:
+        generated = generate_package(catalog, out=out)
+    except CatalogErrors as exc:
+        stderr.write("".join(f"{problem}\n" for problem in exc.problems))
         stderr.write(f"error: {exc}\n")
         return exc.code
-    except OutputError as exc:
+    except GenerateError as exc:
         stderr.write(f"error: {exc}\n")
-        return 2
+        return exc.code
+    for warning in generated.warnings:
+        stderr.write(f"warning: {warning}\n")
+    folder = out.as_posix()
+    report = generated.report
     for path in report.written:
-        stdout.write(f"wrote {out.as_posix()}/{path}\n")
+        stdout.write(f"wrote {folder}/{path}\n")
     for path in report.removed:
-        stdout.write(f"removed {out.as_posix()}/{path}\n")
+        stdout.write(f"removed {folder}/{path}\n")
     stderr.write(
-        f"{out.as_posix()}: {len(report.written)} written, {len(report.removed)} removed, "
+        f"{folder}: {len(report.written)} written, {len(report.removed)} removed, "
         f"{len(report.unchanged)} unchanged\n"
     )
     return 0

@@ -11,6 +11,9 @@ import pytest
 
 from generator._cmd_check import run as check
 from generator._cmd_generate import run as generate
+from generator._generate import GenerateError
+from generator._generate import check as check_package
+from generator._generate import generate as generate_package
 from generator.cli import main
 
 GOLDEN = Path(__file__).parents[1] / "golden" / "full" / "catalog"
@@ -114,3 +117,15 @@ def test_catalog_with_errors_is_refused(catalog: Path, tmp_path: Path) -> None:
     assert generate(catalog, tmp_path / "generated", stdout=stdout, stderr=stderr) == 1
     assert "domains/Sales/services/Auditor/index.mdx" in stderr.getvalue()
     assert not (tmp_path / "generated").exists()
+
+
+def test_library_api(catalog: Path, tmp_path: Path) -> None:
+    out = tmp_path / "generated"
+    generated = generate_package(catalog, out=out)
+    assert "services/order_api.py" in generated.report.written
+    assert check_package(catalog, out=out).up_to_date
+    (out / "services" / "order_api.py").unlink()
+    checked = check_package(catalog, out=out)
+    assert [(d.path, d.kind) for d in checked.drifts] == [("services/order_api.py", "missing")]
+    with pytest.raises(GenerateError, match="no such catalog folder"):
+        generate_package(tmp_path / "missing", out=out)

@@ -14,8 +14,8 @@ import pytest
 
 from generator._check import compare_folder, format_drift
 from generator._cmd_check import run as run_check
-from generator._cmd_common import render_folder
 from generator._cmd_generate import run as run_generate
+from generator._generate import render_folder
 
 HERE = Path(__file__).parent
 CASES = sorted(p.name for p in HERE.iterdir() if (p / "catalog").is_dir())
@@ -26,7 +26,7 @@ def test_golden(case: str, update_golden: bool) -> None:
     catalog = HERE / case / "catalog"
     expected = HERE / case / "expected"
     # The output folder's name is the package name, so render as "generated" like the real one.
-    rendered = render_folder(catalog, Path("generated"), stderr=io.StringIO())
+    rendered = render_folder(catalog, Path("generated"))
     if update_golden:
         shutil.rmtree(expected, ignore_errors=True)
         for path, text in rendered.files.items():
