@@ -17,12 +17,17 @@ CREATE TABLE IF NOT EXISTS picking_jobs (
     country CHAR(2) NOT NULL,
     address_revision INTEGER NOT NULL DEFAULT 1 CHECK (address_revision >= 1),
     parcel_count INTEGER CHECK (parcel_count IS NULL OR parcel_count >= 1),
+    -- When the picking worker finishes the job (set when picking starts; the reference
+    -- implementation simulates the picking time with a configurable, seedable delay).
+    picking_due_at TIMESTAMPTZ,
     ready_for_shipping_at TIMESTAMPTZ,
     created_at TIMESTAMPTZ NOT NULL DEFAULT CURRENT_TIMESTAMP,
     updated_at TIMESTAMPTZ NOT NULL DEFAULT CURRENT_TIMESTAMP
 );
 CREATE INDEX IF NOT EXISTS picking_jobs_by_status ON picking_jobs (status);
 CREATE INDEX IF NOT EXISTS picking_jobs_by_customer ON picking_jobs (customer_id);
+-- The picking worker polls for jobs whose picking time is over.
+CREATE INDEX IF NOT EXISTS picking_jobs_due ON picking_jobs (status, picking_due_at);
 
 CREATE TABLE IF NOT EXISTS picking_job_items (
     job_id UUID NOT NULL REFERENCES picking_jobs (job_id) ON DELETE CASCADE,
