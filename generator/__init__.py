@@ -79,6 +79,8 @@ __all__ = [
     "Specification",
     "System",
     "Team",
+    "check",
+    "generate",
     "lint",
     "load_catalog",
     "satisfies",
@@ -86,6 +88,8 @@ __all__ = [
 ]
 
 _HOMES = {
+    "generate": "generator._generate",
+    "check": "generator._generate",
     "load_catalog": "generator._build",
     "lint": "generator._lint",
     "RULES": "generator._lint",
