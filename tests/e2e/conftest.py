@@ -1,0 +1,71 @@
+"""End-to-end fixtures: the whole platform, started once per test session.
+
+`platform` starts every process of the catalog with the supervisor's runner (embedded NATS,
+one SQLite file per store in a temporary data dir, the simulators, the gateway on a free port)
+and stops it when the session ends, also after failures. Every test module here sets
+`pytestmark = E2E`: marked `e2e`, run on the session's event loop (where the platform lives).
+
+Run them with `pytest -m e2e tests/e2e`; `make test-fast` skips them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from acme.client import AcmeClient
+from benchmarks.embedded import RunningPlatform, embedded_platform
+
+from .helpers import ShopperSession, StripeSandbox
+
+HERE = Path(__file__).parent
+# Where the current session's platform writes its logs, shown next to a failing test.
+_LOG_DIR: list[Path] = []
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and _LOG_DIR and HERE in Path(str(item.fspath)).parents:
+        report.sections.append(("platform logs", f"one file per process in {_LOG_DIR[0]}"))
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def platform(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[RunningPlatform]:
+    data_dir = tmp_path_factory.mktemp("acme-e2e")
+    _LOG_DIR[:] = [data_dir / "logs"]
+    async with embedded_platform(data_dir) as running:
+        yield running
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def acme(platform: RunningPlatform) -> AsyncIterator[AcmeClient]:
+    """An anonymous client of the gateway (one connection pool for the session)."""
+    async with AcmeClient(platform.gateway_url) as client:
+        yield client
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def admin(acme: AcmeClient, platform: RunningPlatform) -> AcmeClient:
+    """The client signed in as the seeded staff account."""
+    token = await acme.sign_in_admin(platform.admin_email, platform.admin_password, wait=10.0)
+    return acme.as_user(token)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def shopper(acme: AcmeClient) -> ShopperSession:
+    """A freshly registered, signed-in shopper."""
+    tag = uuid.uuid4().hex[:12]
+    registered = await acme.register_shopper(f"shopper-{tag}@example.com", f"pw-{tag}", "E2E")
+    return ShopperSession(registered, acme.as_user(registered.token))
+
+
+@pytest.fixture(scope="session")
+def stripe(platform: RunningPlatform) -> StripeSandbox:
+    return StripeSandbox(platform.stripe_url)
