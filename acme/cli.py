@@ -4,6 +4,7 @@
     acme status [--json]
     acme dlq list [--service S] [--include-replayed] [--limit N] [--json]
     acme dlq replay ID... | --all [--service S]
+    acme demo checkout [--url http://127.0.0.1:8080] [--payment-method pm_card_visa]
 
 `main(argv, stdout=..., stderr=...) -> int` is the entry point, so tests need no subprocess.
 """
@@ -15,6 +16,7 @@ import dataclasses
 import json
 import sys
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -51,6 +53,10 @@ app = typer.Typer(
 )
 dlq_app = typer.Typer(help="Dead letters: messages a handler gave up on.", no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")
+demo_app = typer.Typer(
+    help="Drive a running platform through a journey and show the result.", no_args_is_help=True
+)
+app.add_typer(demo_app, name="demo")
 
 
 class _Io:
@@ -433,6 +439,150 @@ def dlq_replay(
             highlight=False,
             markup=False,
         )
+
+
+# ---------------------------------------------------------------------------------------------
+# acme demo
+
+
+def _gateway_url(url: str | None) -> str:
+    """--url, else the gateway of the `acme up` running from this data dir."""
+    if url:
+        return url
+    settings = _settings()
+    data_dir = Path(settings.data_dir).resolve()
+    try:
+        state = read_state(data_dir)
+    except PlatformError as exc:
+        raise _fail(str(exc)) from None
+    if state is None or not state["running"] or not state.get("gateway"):
+        raise _fail(
+            f"no running platform found in {data_dir}: start it with `acme up` "
+            "(same ACME_DATA_DIR), or pass --url"
+        )
+    return str(state["gateway"])
+
+
+def _money(cents: int | None, currency: str | None) -> str:
+    if cents is None:
+        return "-"
+    return f"{cents / 100:,.2f} {currency or ''}".strip()
+
+
+async def _demo_checkout(
+    url: str, payment_method: str, quantity: int, price: int, timeout: float
+) -> tuple[Any, Any, Any]:
+    from acme.client import AcmeClient, DeliveryAddress
+
+    tag = uuid.uuid4().hex[:8]
+    async with AcmeClient(url) as acme:
+        admin = acme.as_user(await acme.sign_in_admin(wait=5.0))
+        product = await admin.create_product(
+            sku=f"DEMO-{tag.upper()}",
+            name=f"Demo mug {tag}",
+            price=price,
+            description="Seeded by `acme demo checkout`.",
+            category="demo",
+        )
+        if product.product_id is None:
+            raise _fail("POST /products answered without a productId")
+        _Io.out.print(f"seeded product {product.product_id} ({product.sku})", highlight=False)
+        await admin.set_stock(product.product_id, quantity * 10)
+        shopper = await acme.register_shopper(f"demo-{tag}@example.com", f"demo-{tag}-pw", "Demo")
+        _Io.out.print(
+            f"registered shopper {shopper.customer_id} ({shopper.email})", highlight=False
+        )
+        me = acme.as_user(shopper.token)
+        cart = await me.create_cart(shopper.customer_id)
+        # The cart prices lines from product events: the product may take a moment to arrive.
+        await me.add_item(cart.cart_id, product.product_id, quantity, wait=10.0)
+        address = DeliveryAddress(
+            recipient_name="Demo Shopper",
+            line1="1 Example Street",
+            city="Springfield",
+            postal_code="12345",
+            country_code="US",
+        )
+        checked_out = await me.checkout(
+            cart.cart_id,
+            shopper.customer_id,
+            payment_method=payment_method,
+            delivery_address=address,
+        )
+        if checked_out.checkout_id is None:
+            raise _fail(f"POST /carts/{cart.cart_id}/checkout answered without a checkoutId")
+        _Io.out.print(f"checkout {checked_out.checkout_id} started", highlight=False)
+        checkout = await me.wait_for_checkout(checked_out.checkout_id, timeout=timeout)
+        order = await me.get_order(checkout.order_id) if checkout.status == "COMPLETED" else None
+        return product, checkout, order
+
+
+@demo_app.command("checkout")
+def demo_checkout(
+    url: Annotated[
+        str | None,
+        typer.Option(help="Gateway URL (default: the running `acme up` of ACME_DATA_DIR)."),
+    ] = None,
+    payment_method: Annotated[
+        str,
+        typer.Option(help="Stripe test payment method, e.g. pm_card_chargeDeclined."),
+    ] = "pm_card_visa",
+    quantity: Annotated[int, typer.Option(help="Units to buy.", min=1, max=100)] = 2,
+    price: Annotated[int, typer.Option(help="Unit price in cents.", min=1)] = 1250,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds to wait for the checkout to finish.", min=1)
+    ] = 60.0,
+) -> None:
+    """Seed a product and stock, register a shopper, check out one cart, show the order."""
+    from acme.client import ApiError, ClientError
+
+    base = _gateway_url(url)
+    _Io.out.print(f"platform at {base}", highlight=False)
+    try:
+        product, checkout, order = asyncio.run(
+            _demo_checkout(base, payment_method, quantity, price, timeout)
+        )
+    except ApiError as exc:
+        hint = ""
+        if exc.status in (502, 503, 504):
+            hint = " (is every system ready? see `acme status`)"
+        raise _fail(f"{exc}{hint}") from None
+    except ClientError as exc:
+        raise _fail(str(exc)) from None
+    if order is None:
+        raise _fail(
+            f"checkout {checkout.checkout_id} FAILED: {checkout.failure_reason}"
+            + (f" ({checkout.failure_detail})" if checkout.failure_detail else "")
+        )
+    _Io.out.print(_order_table(order, checkout, product))
+
+
+def _order_table(order: Any, checkout: Any, product: Any) -> Table:
+    table = Table(title="Order confirmed", title_justify="left", box=box.SIMPLE_HEAD)
+    table.add_column("field", style="bold", no_wrap=True)
+    table.add_column("value")
+    rows = [
+        ("order", str(order.order_id)),
+        ("confirmation", order.confirmation_number or "-"),
+        ("status", order.status or "-"),
+        ("customer", str(order.customer_id)),
+        ("checkout", f"{checkout.checkout_id} ({checkout.status})"),
+        ("total", _money(order.total, order.currency)),
+        ("created", order.created_at.isoformat() if order.created_at else "-"),
+    ]
+    if order.delivery_address is not None:
+        a = order.delivery_address
+        rows.append(("deliver to", f"{a.line1}, {a.postal_code} {a.city}, {a.country_code}"))
+    for name, value in rows:
+        table.add_row(name, value)
+    for item in order.items or []:
+        name = product.name if item.product_id == product.product_id else str(item.product_id)
+        table.add_row(
+            "line",
+            f"{item.quantity} × {name} ({item.sku or '-'}) at "
+            f"{_money(item.unit_price, order.currency)}",
+        )
+    return table
 
 
 # ---------------------------------------------------------------------------------------------
