@@ -193,15 +193,15 @@ async def test_shipment_delivered_is_final(sh: SystemHarness) -> None:
             "failedAt": "2030-01-03T11:00:00Z",
         },
     )
-    row = await eventually(
+    await eventually(
         lambda: shipment(sh, order_id),
         lambda r: r is not None and r["tracking_number"] == "TRK-LATE",
     )
     await sh.quiet(0.3)
-    row = await shipment(sh, order_id)
-    assert row is not None
-    assert row["status"] == "DELIVERED"
-    assert row["failure_reason"] is None
+    final = await shipment(sh, order_id)
+    assert final is not None
+    assert final["status"] == "DELIVERED"
+    assert final["failure_reason"] is None
 
 
 async def test_shipment_failed_records_the_reason_and_is_final(sh: SystemHarness) -> None:
@@ -223,9 +223,9 @@ async def test_shipment_failed_records_the_reason_and_is_final(sh: SystemHarness
 
     await sh.deliver("shipment-delivered", {**ids, "deliveredAt": "2030-01-04T10:00:00Z"})
     await sh.quiet(0.3)
-    row = await shipment(sh, order_id)
-    assert row is not None
-    assert (row["status"], row["delivered_at"]) == ("FAILED", None)
+    final = await shipment(sh, order_id)
+    assert final is not None
+    assert (final["status"], final["delivered_at"]) == ("FAILED", None)
 
 
 @pytest.mark.parametrize(
