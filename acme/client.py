@@ -66,6 +66,7 @@ __all__ = [
 DEFAULT_ADMIN_EMAIL = "admin@acme.example"
 DEFAULT_ADMIN_PASSWORD = "acme-admin-dev"
 TERMINAL_CHECKOUT_STATUSES = frozenset({"COMPLETED", "FAILED"})
+CORRELATION_HEADER = "X-Correlation-Id"
 
 DeliveryAddress = CheckoutCartDeliveryAddress
 CancellationReason = Literal["CUSTOMER_REQUESTED", "PAYMENT_FAILED", "OUT_OF_STOCK", "FRAUD"]
@@ -240,8 +241,9 @@ class AcmeClient:
         *,
         body: BaseModel | None = None,
         params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> M:
-        response = await self.request(method, path, body=body, params=params)
+        response = await self.request(method, path, body=body, params=params, headers=headers)
         try:
             return model.model_validate_json(response.content)
         except ValidationError as exc:
@@ -391,8 +393,12 @@ class AcmeClient:
         payment_method: str = "pm_card_visa",
         delivery_address: DeliveryAddress | None = None,
         promotion_code: str | None = None,
+        correlation_id: str | None = None,
     ) -> GetCartResponse:
-        """POST /carts/{cartId}/checkout; the answer carries the checkoutId to follow."""
+        """POST /carts/{cartId}/checkout; the answer carries the checkoutId to follow.
+
+        `correlation_id` (X-Correlation-Id) is carried by every message the checkout causes,
+        so its traces, outbox rows and dead letters can be found afterwards."""
         cid = _id(cart_id, "cart id")
         try:
             body = CheckoutCart(
@@ -404,7 +410,10 @@ class AcmeClient:
             )
         except ValidationError as exc:
             raise ClientError(f"checkout: {exc}") from None
-        return await self._call(GetCartResponse, "POST", f"/carts/{cid}/checkout", body=body)
+        headers = {CORRELATION_HEADER: correlation_id} if correlation_id else None
+        return await self._call(
+            GetCartResponse, "POST", f"/carts/{cid}/checkout", body=body, headers=headers
+        )
 
     async def get_checkout(self, checkout_id: Id) -> GetCheckoutResponse:
         path = f"/checkouts/{_id(checkout_id, 'checkout id')}"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import sqlite3
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -12,7 +14,8 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from acme.client import AcmeClient, Shopper
+from acme.client import AcmeClient, DeliveryAddress, Shopper
+from benchmarks.embedded import RunningPlatform
 
 T = TypeVar("T")
 
@@ -68,3 +71,41 @@ async def eventually(
             if time.monotonic() >= deadline:
                 raise
         await asyncio.sleep(interval)
+
+
+ADDRESS = DeliveryAddress(
+    recipient_name="E2E Shopper",
+    line1="1 Test Street",
+    city="Springfield",
+    postal_code="12345",
+    country_code="US",
+)
+
+
+async def seed_product(admin: AcmeClient, *, price: int, stock: int) -> uuid.UUID:
+    """An ACTIVE product with `stock` units available (as staff)."""
+    tag = uuid.uuid4().hex[:10].upper()
+    product = await admin.create_product(sku=f"E2E-{tag}", name=f"E2E product {tag}", price=price)
+    assert product.product_id is not None
+    level = await admin.set_stock(product.product_id, stock)
+    assert (level.available, level.reserved) == (stock, 0)
+    return product.product_id
+
+
+def rows(conn: sqlite3.Connection, sql: str, *params: object) -> list[dict[str, Any]]:
+    return [dict(row) for row in conn.execute(sql, params)]
+
+
+def one(conn: sqlite3.Connection, sql: str, *params: object) -> dict[str, Any]:
+    found = rows(conn, sql, *params)
+    assert len(found) == 1, f"expected one row for {sql} {params}, found {found}"
+    return found[0]
+
+
+def dead_letters_of(platform: RunningPlatform, correlation_id: str) -> list[dict[str, Any]]:
+    """Dead letters (every service's, in the runtime store) caused by one correlation id."""
+    if not platform.store_path("runtime").exists():
+        return []
+    with platform.store("runtime") as conn:
+        letters = rows(conn, "SELECT service, message_type, error, headers FROM dead_letters")
+    return [x for x in letters if json.loads(x["headers"]).get("correlation-id") == correlation_id]
