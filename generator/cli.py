@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "generate": "generator._cmd_generate",
     "check": "generator._cmd_check",
     "breaking": "generator._cmd_breaking",
+    "asyncapi": "generator._cmd_asyncapi",
 }
 
 _HELP = "EventCatalog folder -> typed Python package, and the checks that keep them in sync."
