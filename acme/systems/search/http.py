@@ -1,0 +1,88 @@
+"""HTTP operation of search-api: GET /search/products (generated `SearchApiHttpHandlers`)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from acme.runtime import SystemApp
+from acme.systems.search import store
+from acme.systems.search.domain import (
+    SearchRuleError,
+    check_price_range,
+    fts5_expression,
+    parse_query,
+    visible_statuses,
+)
+from generated.messages.search_products import SearchProductsResponse, SearchProductsResponseResult
+from generator.contracts import ApiError, RequestContext
+
+__all__ = ["SEARCH_INDEX", "SearchApi"]
+
+SEARCH_INDEX = "search-index"
+
+
+class SearchApi:
+    """Implements `SearchApiHttpHandlers`."""
+
+    def __init__(self, app: SystemApp) -> None:
+        self.app = app
+        self._fulltext_ready = False
+
+    async def search_products(
+        self,
+        query: str,
+        category: str | None,
+        status: Literal["DRAFT", "ACTIVE", "ARCHIVED"] | None,
+        min_price: int | None,
+        max_price: int | None,
+        page: int,
+        page_size: int,
+        request: RequestContext,
+    ) -> SearchProductsResponse:
+        try:
+            check_price_range(min_price, max_price)
+        except SearchRuleError as exc:
+            raise ApiError(400, "bad_request", str(exc)) from None
+        if not query.strip():
+            raise ApiError(400, "bad_request", "query must contain a word to search for")
+        statuses = visible_statuses(status, staff=request.is_admin)
+        empty = SearchProductsResponse(total=0, page=page, page_size=page_size, results=[])
+        if statuses == ():
+            return empty
+        engine = self.app.store(SEARCH_INDEX)
+        if not self._fulltext_ready:
+            # Nothing indexed yet in a fresh store: create the structure rather than fail.
+            async with engine.begin() as conn:
+                await store.ensure_fulltext(conn)
+            self._fulltext_ready = True
+        async with engine.connect() as conn:
+            found = await store.search(
+                conn,
+                query=query,
+                fts5_expression=fts5_expression(parse_query(query)),
+                category=category,
+                statuses=statuses,
+                min_price=min_price,
+                max_price=max_price,
+                limit=page_size,
+                offset=(page - 1) * page_size,
+            )
+        results = [
+            SearchProductsResponseResult.model_validate(
+                {
+                    "productId": hit.product_id,
+                    "sku": hit.sku,
+                    "name": hit.name,
+                    "category": hit.category,
+                    "price": hit.price,
+                    "currency": hit.currency,
+                    "score": hit.score,
+                    "averageRating": hit.average_rating,
+                    "reviewCount": hit.review_count,
+                }
+            )
+            for hit in found.hits
+        ]
+        return SearchProductsResponse(
+            total=found.total, page=page, page_size=page_size, results=results
+        )
