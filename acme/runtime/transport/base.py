@@ -3,13 +3,17 @@
 An adapter offers exactly four things: durable group consumption with manual ack
 (`subscribe`), request serving (`serve_requests`), publishing and requesting. Everything
 above this layer (inbox, outbox, retries, dead letters) is written once against `Delivery`.
+
+Each FastStream subscriber and publisher is also documented with the catalog's messages (see
+`acme.runtime.transport.spec`), so FastStream's own AsyncAPI document of a running process
+says what it consumes and publishes; `acme.runtime.conformance` compares it with the catalog.
 """
 
 from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, ClassVar
 
@@ -17,11 +21,19 @@ from faststream import Context, Response
 
 from acme.runtime.errors import ConfigurationError, RequestTimeout
 from acme.runtime.settings import BrokerKind, Settings
+from acme.runtime.transport.spec import (
+    Endpoint,
+    SubscriptionKind,
+    publications,
+    subscription,
+)
 from acme.runtime.wire import CONTENT_TYPE, JSON, REPLY_ERROR
+from generator.contracts import ServiceSpec
 
 __all__ = [
     "Delivery",
     "MessageCallback",
+    "PublisherInfo",
     "Reply",
     "RequestCallback",
     "SubscriptionInfo",
@@ -75,6 +87,17 @@ class SubscriptionInfo:
     running: bool
 
 
+@dataclass(frozen=True)
+class PublisherInfo:
+    """A FastStream publisher registered for a subject a hosted service sends on."""
+
+    service: str
+    subject: str  # catalog address (requests travel on RPC_PREFIX + subject)
+    kind: str  # "events" or "requests"
+    messages: tuple[tuple[str, str], ...]  # (message id, version)
+    registered: bool  # still among the broker's publishers
+
+
 MessageCallback = Callable[[Delivery], Awaitable[None]]
 RequestCallback = Callable[[Delivery], Awaitable[Reply]]
 
@@ -115,6 +138,8 @@ class Transport(ABC):
             self.broker_logger.setLevel(logging.WARNING)
         self._started = False
         self._subs: list[tuple[Any, SubscriptionInfo]] = []
+        self._pubs: list[tuple[Any, Endpoint]] = []
+        self._specs: dict[str, ServiceSpec] = {}
         self.broker: Any = self._make_broker()
 
     # -- adapter hooks -------------------------------------------------------------------
@@ -122,12 +147,20 @@ class Transport(ABC):
     def _make_broker(self) -> Any: ...
 
     @abstractmethod
-    def _register_events(self, subject: str, group: str, handler: Any) -> Any:
-        """Register a durable, group-shared, manually acked FastStream subscriber."""
+    def _register_events(self, subject: str, group: str, handler: Any, **doc: Any) -> Any:
+        """Register a durable, group-shared, manually acked FastStream subscriber.
+
+        `doc` (title, description) goes to `broker.subscriber` as AsyncAPI information."""
 
     @abstractmethod
-    def _register_requests(self, subject: str, group: str, handler: Any) -> Any:
+    def _register_requests(self, subject: str, group: str, handler: Any, **doc: Any) -> Any:
         """Register a subscriber whose handler return value is the reply."""
+
+    @abstractmethod
+    def _register_publisher(self, subject: str, kind: SubscriptionKind, **doc: Any) -> Any:
+        """Register a FastStream publisher of `subject` (on RPC_PREFIX + subject for
+        requests) for the AsyncAPI document only: `doc` holds title, description, schema.
+        Publishing itself goes through `_publish`/`_request`."""
 
     @abstractmethod
     async def _publish(
@@ -170,7 +203,8 @@ class Transport(ABC):
                 self.logger.exception("consumer callback failed on %s; message nacked", subject)
                 await delivery.nack()
 
-        sub = self._register_events(subject, group, handler)
+        doc = self._describe(handler, callback, subject, group, "events")
+        sub = self._register_events(subject, group, handler, **doc)
         self._subs.append((sub, SubscriptionInfo(subject, group, "events", False)))
 
     def serve_requests(self, subject: str, group: str, callback: RequestCallback) -> None:
@@ -191,8 +225,59 @@ class Transport(ABC):
                 reply = Reply(b"", {REPLY_ERROR: f"{type(exc).__name__}: {exc}"})
             return Response(reply.body, headers={CONTENT_TYPE: JSON, **reply.headers})
 
-        sub = self._register_requests(subject, group, handler)
+        doc = self._describe(handler, callback, subject, group, "requests")
+        sub = self._register_requests(subject, group, handler, **doc)
         self._subs.append((sub, SubscriptionInfo(subject, group, "requests", False)))
+
+    # -- AsyncAPI documentation ------------------------------------------------------------
+    def document(self, specs: Iterable[ServiceSpec]) -> None:
+        """Register a documented FastStream publisher for every broker subject each service
+        sends on (once per service). `subscribe` does this by itself for the whole host when
+        its callback belongs to a runtime consumer; call it for hosts without consumers."""
+        for spec in specs:
+            if spec.id in self._specs:
+                continue
+            self._specs[spec.id] = spec
+            for endpoint in publications(spec):
+                title = f"{spec.id}:{endpoint.subject}:send"
+                pub = self._register_publisher(
+                    endpoint.subject,
+                    endpoint.kind,
+                    title=title,
+                    description=endpoint.description,
+                    schema=endpoint.annotation(_payload_title(endpoint, title)),
+                )
+                self._pubs.append((pub, endpoint))
+
+    def _describe(
+        self,
+        handler: Any,
+        callback: Callable[..., Any],
+        subject: str,
+        group: str,
+        kind: SubscriptionKind,
+    ) -> dict[str, Any]:
+        """AsyncAPI information of a subscriber; sets the payload schema on `handler`'s body
+        annotation (validation of `Any` leaves the raw body as it is)."""
+        self.document(_host_specs(callback))
+        title = f"{group}:{subject}:receive"
+        endpoint = subscription(self._specs.values(), group, subject, kind)
+        if endpoint is None:
+            # not a catalog subject (e.g. dead-letter replays): documented without a schema
+            return {"title": title, "description": f"{group}: runtime subject"}
+        handler.__annotations__ = {
+            **handler.__annotations__,
+            "body": endpoint.annotation(_payload_title(endpoint, title)),
+        }
+        return {"title": title, "description": endpoint.description}
+
+    def publishers(self) -> list[PublisherInfo]:
+        """The documented publishers, read against the broker's live publisher list."""
+        live = {id(p) for p in self.broker.publishers}
+        return [
+            PublisherInfo(e.service, e.subject, e.kind, e.messages, id(pub) in live)
+            for pub, e in self._pubs
+        ]
 
     async def connect(self) -> None:
         """Connect without starting consumers (publishers and the CLI need only this)."""
@@ -260,6 +345,24 @@ class Transport(ABC):
     def _check_not_started(self, what: str) -> None:
         if self._started:
             raise ConfigurationError(f"{what}() must be called before the transport starts")
+
+
+def _payload_title(endpoint: Endpoint, title: str) -> str:
+    # One model keeps its class name (what FastStream shows for a typed handler); a oneOf of
+    # several is named after the endpoint.
+    return endpoint.models[0].__name__ if len(endpoint.models) == 1 else f"{title}:Payload"
+
+
+def _host_specs(callback: Callable[..., Any]) -> list[ServiceSpec]:
+    """The specs of every service of the host a runtime consumer callback belongs to
+    (`ServiceConsumer.on_delivery` -> its app -> its host); empty for any other callable."""
+    owner = getattr(callback, "__self__", None)
+    host = getattr(getattr(owner, "app", None), "host", None)
+    bindings = getattr(host, "services", None)
+    if bindings is None:
+        binding = getattr(owner, "binding", None)
+        bindings = (binding,) if binding is not None else ()
+    return [b.spec for b in bindings if isinstance(getattr(b, "spec", None), ServiceSpec)]
 
 
 def _check_name(value: str, what: str) -> None:

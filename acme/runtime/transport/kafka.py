@@ -14,6 +14,7 @@ from faststream.kafka import KafkaBroker
 
 from acme.runtime.settings import BrokerKind
 from acme.runtime.transport.base import RPC_PREFIX, Transport, raw_body
+from acme.runtime.transport.spec import SubscriptionKind
 
 __all__ = ["KafkaTransport"]
 
@@ -30,7 +31,7 @@ class KafkaTransport(Transport):
             graceful_timeout=self.settings.shutdown_timeout,
         )
 
-    def _register_events(self, subject: str, group: str, handler: Any) -> Any:
+    def _register_events(self, subject: str, group: str, handler: Any, **doc: Any) -> Any:
         sub = self.broker.subscriber(
             subject,
             group_id=group,
@@ -38,14 +39,18 @@ class KafkaTransport(Transport):
             ack_policy=AckPolicy.MANUAL,
             decoder=raw_body,
             no_reply=True,
+            **doc,
         )
         sub(handler)
         return sub
 
-    def _register_requests(self, subject: str, group: str, handler: Any) -> Any:
-        sub = self.broker.subscriber(RPC_PREFIX + subject, group_id=group, decoder=raw_body)
+    def _register_requests(self, subject: str, group: str, handler: Any, **doc: Any) -> Any:
+        sub = self.broker.subscriber(RPC_PREFIX + subject, group_id=group, decoder=raw_body, **doc)
         sub(handler)
         return sub
+
+    def _register_publisher(self, subject: str, kind: SubscriptionKind, **doc: Any) -> Any:
+        return self.broker.publisher(RPC_PREFIX + subject if kind == "requests" else subject, **doc)
 
     async def _publish(
         self, subject: str, body: bytes, headers: dict[str, str], dedupe_id: str | None

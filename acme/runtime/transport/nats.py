@@ -21,6 +21,7 @@ from nats.js.errors import BadRequestError, NotFoundError
 
 from acme.runtime.settings import BrokerKind
 from acme.runtime.transport.base import RPC_PREFIX, Transport, raw_body
+from acme.runtime.transport.spec import SubscriptionKind
 
 __all__ = ["NatsTransport", "durable_name", "stream_name"]
 
@@ -54,7 +55,7 @@ class NatsTransport(Transport):
             reconnect_time_wait=1,
         )
 
-    def _register_events(self, subject: str, group: str, handler: Any) -> Any:
+    def _register_events(self, subject: str, group: str, handler: Any, **doc: Any) -> Any:
         name = stream_name(subject)
         self._wanted_streams.add(name)
         concurrency = self.settings.consumer_concurrency
@@ -73,19 +74,24 @@ class NatsTransport(Transport):
             ack_policy=AckPolicy.MANUAL,
             decoder=raw_body,
             no_reply=True,
+            **doc,
         )
         sub(handler)
         return sub
 
-    def _register_requests(self, subject: str, group: str, handler: Any) -> Any:
+    def _register_requests(self, subject: str, group: str, handler: Any, **doc: Any) -> Any:
         sub = self.broker.subscriber(
             RPC_PREFIX + subject,
             queue=group,
             decoder=raw_body,
             max_workers=self.settings.consumer_concurrency,
+            **doc,
         )
         sub(handler)
         return sub
+
+    def _register_publisher(self, subject: str, kind: SubscriptionKind, **doc: Any) -> Any:
+        return self.broker.publisher(RPC_PREFIX + subject if kind == "requests" else subject, **doc)
 
     def _delivery_count(self, message: Any) -> int | None:
         try:

@@ -15,6 +15,7 @@ from faststream.rabbit import ExchangeType, RabbitBroker, RabbitExchange, Rabbit
 
 from acme.runtime.settings import BrokerKind
 from acme.runtime.transport.base import RPC_PREFIX, Transport, raw_body
+from acme.runtime.transport.spec import SubscriptionKind
 from acme.runtime.wire import CONTENT_TYPE
 
 __all__ = ["EXCHANGE", "RabbitTransport"]
@@ -33,19 +34,24 @@ class RabbitTransport(Transport):
             graceful_timeout=self.settings.shutdown_timeout,
         )
 
-    def _register_events(self, subject: str, group: str, handler: Any) -> Any:
+    def _register_events(self, subject: str, group: str, handler: Any, **doc: Any) -> Any:
         queue = RabbitQueue(f"{group}.{subject}", durable=True, routing_key=subject)
         sub = self.broker.subscriber(
-            queue, EXCHANGE, ack_policy=AckPolicy.MANUAL, decoder=raw_body, no_reply=True
+            queue, EXCHANGE, ack_policy=AckPolicy.MANUAL, decoder=raw_body, no_reply=True, **doc
         )
         sub(handler)
         return sub
 
-    def _register_requests(self, subject: str, group: str, handler: Any) -> Any:
+    def _register_requests(self, subject: str, group: str, handler: Any, **doc: Any) -> Any:
         queue = RabbitQueue(RPC_PREFIX + subject, durable=False, auto_delete=True)
-        sub = self.broker.subscriber(queue, decoder=raw_body)
+        sub = self.broker.subscriber(queue, decoder=raw_body, **doc)
         sub(handler)
         return sub
+
+    def _register_publisher(self, subject: str, kind: SubscriptionKind, **doc: Any) -> Any:
+        if kind == "requests":  # a queue on the default exchange, named like the subject
+            return self.broker.publisher(routing_key=RPC_PREFIX + subject, **doc)
+        return self.broker.publisher(exchange=EXCHANGE, routing_key=subject, **doc)
 
     def _delivery_count(self, message: Any) -> int | None:
         headers = getattr(message, "headers", {}) or {}

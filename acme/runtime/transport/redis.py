@@ -17,6 +17,7 @@ from faststream.redis import ListSub, RedisBroker, StreamSub
 
 from acme.runtime.settings import BrokerKind
 from acme.runtime.transport.base import RPC_PREFIX, Transport, raw_body
+from acme.runtime.transport.spec import SubscriptionKind
 
 __all__ = ["RedisTransport"]
 
@@ -32,22 +33,28 @@ class RedisTransport(Transport):
             graceful_timeout=self.settings.shutdown_timeout,
         )
 
-    def _register_events(self, subject: str, group: str, handler: Any) -> Any:
+    def _register_events(self, subject: str, group: str, handler: Any, **doc: Any) -> Any:
         consumer = f"{group}-{socket.gethostname()}-{os.getpid()}"
         sub = self.broker.subscriber(
             stream=StreamSub(subject, group=group, consumer=consumer, polling_interval=1000),
             ack_policy=AckPolicy.MANUAL,
             decoder=raw_body,
             no_reply=True,
+            **doc,
         )
         sub(handler)
         return sub
 
-    def _register_requests(self, subject: str, group: str, handler: Any) -> Any:
+    def _register_requests(self, subject: str, group: str, handler: Any, **doc: Any) -> Any:
         rpc_list = ListSub(RPC_PREFIX + subject, polling_interval=0.05)
-        sub = self.broker.subscriber(list=rpc_list, decoder=raw_body)
+        sub = self.broker.subscriber(list=rpc_list, decoder=raw_body, **doc)
         sub(handler)
         return sub
+
+    def _register_publisher(self, subject: str, kind: SubscriptionKind, **doc: Any) -> Any:
+        if kind == "requests":
+            return self.broker.publisher(list=RPC_PREFIX + subject, **doc)
+        return self.broker.publisher(stream=subject, **doc)
 
     async def _publish(
         self, subject: str, body: bytes, headers: dict[str, str], dedupe_id: str | None
