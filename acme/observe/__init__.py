@@ -18,6 +18,16 @@ Live capture needs NATS (one core subscription on ``>``); for other brokers feed
 from acme.observe._catalog import CatalogIndex
 from acme.observe._compare import FlowComparison, Fork, StepResult, compare
 from acme.observe._messages import DeliveryRecord, ObserveError, RecordedMessage
+from acme.observe._metrics import (
+    LatencySample,
+    LiveSystemsMap,
+    NodeStats,
+    PlatformMetrics,
+    Timeline,
+    live_systems_map,
+    percentile,
+    watch,
+)
 from acme.observe._recorder import TraceRecorder, broker_url_from_state
 from acme.observe._trace import Arrow, SequenceDiagram, Trace
 
@@ -27,12 +37,20 @@ __all__ = [
     "DeliveryRecord",
     "FlowComparison",
     "Fork",
+    "LatencySample",
+    "LiveSystemsMap",
+    "NodeStats",
     "ObserveError",
+    "PlatformMetrics",
     "RecordedMessage",
     "SequenceDiagram",
     "StepResult",
+    "Timeline",
     "Trace",
     "TraceRecorder",
     "broker_url_from_state",
     "compare",
+    "live_systems_map",
+    "percentile",
+    "watch",
 ]
