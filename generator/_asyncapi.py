@@ -13,7 +13,8 @@ so the running code can be checked against it):
   message's JSON Schema as payload, inline with every ``$ref`` resolved (the request half for
   exchanges, the response half in a ``.reply`` message);
 - HTTP and HTTPS uses (gateway requests, webhooks, calls to a payment API) are not broker
-  channels: they are listed under ``x-http-channels``.
+  channels: they are listed under ``x-http-channels`` (``webhook``: an external sender's signed
+  callback; ``httpOperation``: the message is an HTTP API operation, not a message).
 
 Output is deterministic: `dumps` sorts keys. `check_document` is the structural validation the
 tests and the command run (required keys, keys' syntax, every ``$ref`` resolves).
@@ -349,6 +350,8 @@ class _Builder:
                     "message": use.message.id,
                     "version": use.message.version,
                     "webhook": entry.action == "receive" and self.view.is_webhook(use),
+                    # a request to an HTTP API (served by an OpenAPI document, not a message)
+                    "httpOperation": use.message.operation is not None,
                 }
             )
             return
