@@ -4,6 +4,7 @@
     acme status [--json]
     acme dlq list [--service S] [--include-replayed] [--limit N] [--json]
     acme dlq replay ID... | --all [--service S]
+    acme conformance [--in-process] [--only HOST,...] [--json]
     acme demo checkout [--url http://127.0.0.1:8080] [--payment-method pm_card_visa]
 
 `main(argv, stdout=..., stderr=...) -> int` is the entry point, so tests need no subprocess.
@@ -583,6 +584,75 @@ def _order_table(order: Any, checkout: Any, product: Any) -> Table:
             f"{_money(item.unit_price, order.currency)}",
         )
     return table
+
+
+# ---------------------------------------------------------------------------------------------
+# acme conformance
+
+CHECK_STYLES = {"ok": "green", "differs": "bold red", "error": "bold red", "skipped": "dim"}
+
+
+@app.command()
+def conformance(
+    in_process: Annotated[
+        bool,
+        typer.Option(
+            "--in-process",
+            help="Start each implemented host here, one after the other, instead of checking "
+            "a running `acme up` (embedded NATS unless ACME_BROKER_URL is set).",
+        ),
+    ] = False,
+    catalog: Annotated[
+        Path, typer.Option(help="The catalog folder the code must agree with.")
+    ] = Path("catalog"),
+    only: Annotated[
+        list[str] | None,
+        typer.Option("--only", help="Only these hosts (comma-separated or repeated)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON report per host.")] = False,
+) -> None:
+    """Check the running code against the catalog: FastStream's AsyncAPI and introspection."""
+    from acme.runtime import conformance as checks
+
+    settings = _settings()
+    names = [n.strip() for item in only or [] for n in item.split(",") if n.strip()]
+    try:
+        if in_process:
+            reports = asyncio.run(checks.check_platform_in_process(catalog, settings, names))
+        else:
+            data_dir = Path(settings.data_dir).resolve()
+            state = read_state(data_dir)
+            if state is None or not state["running"]:
+                raise _fail(
+                    f"the platform is not running (no live state file in {data_dir}); "
+                    "start `acme up`, or use --in-process"
+                )
+            reports = asyncio.run(checks.check_platform_running(catalog, state, names))
+    except (ValueError, PlatformError) as exc:
+        raise _fail(str(exc)) from None
+    failed = [r for r in reports if not r.ok]
+    if as_json:
+        _Io.out.print_json(json.dumps([r.as_dict() for r in reports]))
+        raise typer.Exit(1 if failed else 0)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left")
+    for column in ("host", "asyncapi", "introspection", "note"):
+        table.add_column(column, no_wrap=column != "note")
+    for report in reports:
+        cells = [
+            Text(s, style=CHECK_STYLES[s])
+            for s in map(report.status, ("asyncapi", "introspection"))
+        ]
+        note = report.error or "; ".join(f"{k}: {v}" for k, v in report.skipped.items())
+        table.add_row(report.host, *cells, _cell(note, 100))
+    _Io.out.print(table)
+    for report in failed:
+        for difference in report.differences:
+            _Io.out.print(f"  {difference}", highlight=False, markup=False, soft_wrap=True)
+        if report.error:
+            _Io.out.print(f"  {report.host}: {report.error}", highlight=False, markup=False)
+    checked = sum(1 for r in reports if "all" not in r.skipped)
+    _Io.out.print(f"{checked} host(s) checked, {len(failed)} disagree with the catalog")
+    raise typer.Exit(1 if failed else 0)
 
 
 # ---------------------------------------------------------------------------------------------

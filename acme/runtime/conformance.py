@@ -76,11 +76,32 @@ class Difference:
 class HostReport:
     host: str
     differences: list[Difference] = field(default_factory=list)
-    skipped: dict[str, str] = field(default_factory=dict)  # check -> why it did not run
+    skipped: dict[str, str] = field(default_factory=dict)  # check ("all") -> why it did not run
+    error: str | None = None  # the host could not be checked (failed to start, unreachable)
 
     @property
     def ok(self) -> bool:
-        return not self.differences
+        return not self.differences and self.error is None
+
+    def status(self, check: CheckName) -> str:
+        """One check's outcome: ok, differs, skipped or error."""
+        if self.error is not None:
+            return "error"
+        if check in self.skipped or "all" in self.skipped:
+            return "skipped"
+        return "differs" if any(d.check == check for d in self.differences) else "ok"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "host": self.host,
+            "ok": self.ok,
+            "error": self.error,
+            "skipped": dict(self.skipped),
+            "checks": {c: self.status(c) for c in ("asyncapi", "introspection")},
+            "differences": [
+                {"check": d.check, "where": d.where, "message": d.message} for d in self.differences
+            ],
+        }
 
 
 # --- the catalog side -----------------------------------------------------------------------
@@ -555,3 +576,79 @@ async def check_remote(
             spec.raise_for_status()
             report.differences += check_asyncapi(host, expected, spec.json())
     return report
+
+
+# --- whole platforms ------------------------------------------------------------------------
+
+
+async def check_platform_in_process(
+    catalog_dir: Path, settings: Settings, hosts: Sequence[str] | None = None
+) -> list[HostReport]:
+    """Start each host of the generated registry in turn (on ACME_BROKER_URL, else on an
+    embedded NATS; stores in a temporary folder unless ACME_DATABASE_URL is set) and check it."""
+    import tempfile
+
+    from acme.runtime.embedded_nats import EmbeddedNats
+    from acme.runtime.registry import list_hosts
+
+    documents = catalog_documents(catalog_dir)
+    known = list_hosts(settings.catalog_module)
+    chosen = list(hosts) if hosts else known
+    unknown = [h for h in chosen if h not in known]
+    if unknown:
+        raise ValueError(
+            f"unknown host(s) {', '.join(unknown)}; the registry has: {', '.join(known)}"
+        )
+    reports: list[HostReport] = []
+    with tempfile.TemporaryDirectory(prefix="acme-conformance-") as tmp:
+        folder = Path(tmp)
+        nats: EmbeddedNats | None = None
+        broker_url = settings.broker_url
+        if not broker_url:
+            nats = EmbeddedNats(folder / "nats")
+            nats.start()
+            broker_url = nats.url
+        try:
+            for host in chosen:
+                host_settings = settings.model_copy(
+                    update={"data_dir": folder / host, "broker_url": broker_url}
+                )
+                try:
+                    reports.append(await check_in_process(host, documents, host_settings))
+                except Exception as exc:  # one broken host must not hide the others' results
+                    reports.append(HostReport(host, error=f"{type(exc).__name__}: {exc}"))
+        finally:
+            if nats is not None:
+                nats.stop()
+    return reports
+
+
+async def check_platform_running(
+    catalog_dir: Path, state: Mapping[str, Any], hosts: Sequence[str] | None = None
+) -> list[HostReport]:
+    """Check every process of a running `acme up` (its state file's `processes`)."""
+    documents = catalog_documents(catalog_dir)
+    processes: Mapping[str, Any] = state.get("processes") or {}
+    catalog_hosts = {
+        (doc.get("x-eventcatalog", {}).get("system") or doc.get("x-eventcatalog", {}).get("domain"))
+        for doc in documents.values()
+    }
+    chosen = list(hosts) if hosts else sorted(processes)
+    reports: list[HostReport] = []
+    for host in chosen:
+        process = processes.get(host)
+        if process is None:
+            reports.append(HostReport(host, error="not run by this `acme up`"))
+            continue
+        if host not in catalog_hosts:
+            reports.append(HostReport(host, skipped={"all": "not a catalog host"}))
+            continue
+        url = process.get("url")
+        if process.get("state") != "ready" or not url:
+            reports.append(HostReport(host, error=f"not ready ({process.get('state')})"))
+            continue
+        try:
+            reports.append(await check_remote(host, str(url), documents))
+        except Exception as exc:  # unreachable, bad JSON: say so and go on
+            reports.append(HostReport(host, error=f"{type(exc).__name__}: {exc}"))
+    return reports
