@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 DEFAULT_HOLD = timedelta(minutes=15)
+# Largest count a stock column holds (PostgreSQL INTEGER); a line asking for more can never
+# be met and is reported short without touching the database.
+MAX_UNITS = 2_147_483_647
 
 
 class ReservationStatus(enum.StrEnum):

@@ -115,11 +115,13 @@ class InventoryHandlers:
         except ValueError as exc:  # the schema already demands quantity >= 1; defensive
             raise PermanentFailure(f"reserve-inventory: {exc}") from exc
 
-        short: list[domain.Line] = []
+        short = [line for line in lines if line.quantity > domain.MAX_UNITS]
         # All or nothing: hold each line with a guarded update inside a savepoint; if any line
         # is short, undo the lines already held and report every short line.
         async with conn.begin_nested() as savepoint:
             for line in lines:
+                if line.quantity > domain.MAX_UNITS:
+                    continue
                 if not await store.apply_move(
                     conn, line.product_id, domain.reserve(line.quantity), now
                 ):

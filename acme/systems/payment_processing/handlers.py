@@ -45,6 +45,7 @@ log = logging.getLogger("acme.payments")
 # order id, so that a late authorize-payment finds the order taken and charges nothing.
 # Out-of-stock checkouts never ask for payment, so they need none.
 _NO_PLACEHOLDER = {"OUT_OF_STOCK"}
+MAX_AMOUNT = 2_147_483_647  # payments.amount_cents is an INTEGER
 PLACEHOLDER_CURRENCY = "XXX"  # ISO 4217 "no currency": the placeholder holds no money
 
 
@@ -251,6 +252,11 @@ class PaymentApiHandlers:
             raise PermanentFailure(
                 "authorize-payment needs orderId and checkoutId "
                 f"(got orderId={message.order_id}, checkoutId={message.checkout_id})"
+            )
+        if message.amount > MAX_AMOUNT:
+            raise PermanentFailure(
+                f"authorize-payment amount {message.amount} exceeds {MAX_AMOUNT} minor units, "
+                "the largest amount payment-database holds"
             )
         tx = current()
         order_id = str(message.order_id)

@@ -166,6 +166,19 @@ async def test_reserve_is_all_or_nothing(inv: SystemHarness) -> None:
     assert inv.seen("inventory-reserved") == []
 
 
+async def test_a_quantity_no_stock_row_can_hold_is_reported_short(inv: SystemHarness) -> None:
+    a, b = new_id(), new_id()
+    await set_stock(inv, a, 5)
+    await set_stock(inv, b, 5)
+    checkout_id = new_id()
+    await inv.deliver("reserve-inventory", reserve_payload(checkout_id, (a, 10**12), (b, 1)))
+    (answer,) = await inv.published("inventory-unavailable")
+    assert answer.body["unavailableItems"] == [
+        {"productId": a, "requested": 10**12, "available": 5}
+    ]
+    assert (await stock_of(inv, b)).reserved == 0
+
+
 async def test_same_checkout_twice_gets_the_same_reservation(inv: SystemHarness) -> None:
     a = new_id()
     await set_stock(inv, a, 5)
@@ -451,6 +464,7 @@ async def test_set_stock_with_another_product_in_the_body_is_400(inv: SystemHarn
         {"productId": "x", "available": 1},
         {"productId": "00000000-0000-4000-8000-000000000001", "available": -1},
         {"productId": "00000000-0000-4000-8000-000000000001", "available": 1, "extra": 1},
+        {"productId": "00000000-0000-4000-8000-000000000001", "available": 2**31},
     ],
 )
 async def test_invalid_stock_bodies_are_422(inv: SystemHarness, body: dict[str, Any]) -> None:

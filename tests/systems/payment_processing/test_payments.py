@@ -60,22 +60,32 @@ async def test_second_authorize_for_the_same_order_changes_nothing(rig: Rig) -> 
     assert (await rig.payment(requested["paymentId"])).amount == 4200
 
 
-async def test_authorize_without_order_id_is_dead_lettered(rig: Rig) -> None:
-    await rig.h.deliver(
-        "authorize-payment",
-        {
-            "cartId": str(uuid.uuid4()),
-            "checkoutId": str(uuid.uuid4()),
-            "amount": 1,
-            "currency": "EUR",
-        },
-    )
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        ({"orderId": None}, "needs orderId and checkoutId"),
+        ({"checkoutId": None}, "needs orderId and checkoutId"),
+        ({"amount": 2**31}, "exceeds 2147483647 minor units"),
+    ],
+)
+async def test_unusable_authorize_is_dead_lettered(
+    rig: Rig, change: dict[str, object], error: str
+) -> None:
+    command: dict[str, object] = {
+        "cartId": str(uuid.uuid4()),
+        "checkoutId": str(uuid.uuid4()),
+        "orderId": str(uuid.uuid4()),
+        "amount": 100,
+        "currency": "EUR",
+    }
+    command.update(change)
+    await rig.h.deliver("authorize-payment", {k: v for k, v in command.items() if v is not None})
     async with asyncio.timeout(10):
         while rig.count("payment-api", "dead") == 0:
             await asyncio.sleep(0.05)
     (letter,) = await list_dead_letters(rig.h.settings, service="payment-api")
     assert letter.reason == "failed"
-    assert "needs orderId and checkoutId" in letter.error
+    assert error in letter.error
     assert rig.h.seen("payment-requested") == []
 
 
