@@ -147,10 +147,8 @@ class CartMessages:
             return
         values: dict[str, object] = {"status": target.value, "updated_at": tx.now()}
         if target is CartStatus.OPEN:
-            # Reopened: the next checkout asks for the discount again.
-            values["discount_cents"] = 0
-            await tx.conn.execute(delete(cart_discounts).where(cart_discounts.c.cart_id == cart_id))
-        await tx.conn.execute(
+            values["discount_cents"] = 0  # reopened: the next checkout asks for it again
+        result = await tx.conn.execute(
             update(carts)
             .where(
                 carts.c.cart_id == cart_id,
@@ -159,3 +157,5 @@ class CartMessages:
             )
             .values(**values)
         )
+        if result.rowcount == 1 and target is CartStatus.OPEN:
+            await tx.conn.execute(delete(cart_discounts).where(cart_discounts.c.cart_id == cart_id))

@@ -153,7 +153,7 @@ class CartHttp:
             raise ApiError(400, "bad_request", f"body cartId {body.cart_id} differs from the path")
         product_id = str(body.product_id)
         async with self.app.transaction(SERVICE, correlation_id=request.correlation_id) as tx:
-            cart = await store.get_cart(tx.conn, cart_id)
+            cart = await store.get_cart(tx.conn, cart_id, lock=True)
             if cart is None:
                 raise _not_found(cart_id)
             authorize(cart, request)
@@ -197,7 +197,7 @@ class CartHttp:
         cart_id = canonical_id(cart_id)
         product_id = canonical_id(product_id)
         async with self.app.transaction(SERVICE, correlation_id=request.correlation_id) as tx:
-            cart = await store.get_cart(tx.conn, cart_id)
+            cart = await store.get_cart(tx.conn, cart_id, lock=True)
             if cart is None:
                 raise _not_found(cart_id)
             authorize(cart, request)
@@ -242,7 +242,7 @@ class CartHttp:
         discount, applied = await self._discount(priced.cart, subtotal, body, request)
         # 2. Freeze and publish in one transaction, re-checking that nothing moved meanwhile.
         async with self.app.transaction(SERVICE, correlation_id=request.correlation_id) as tx:
-            again = await self._priced(tx.conn, cart_id, body, request)
+            again = await self._priced(tx.conn, cart_id, body, request, lock=True)
             if again.lines != priced.lines:
                 raise ApiError(
                     409,
@@ -322,9 +322,15 @@ class CartHttp:
             return await cart_view(tx.conn, cart)
 
     async def _priced(
-        self, conn: AsyncConnection, cart_id: str, body: CheckoutCart, request: RequestContext
+        self,
+        conn: AsyncConnection,
+        cart_id: str,
+        body: CheckoutCart,
+        request: RequestContext,
+        *,
+        lock: bool = False,
     ) -> _Priced:
-        cart = await store.get_cart(conn, cart_id)
+        cart = await store.get_cart(conn, cart_id, lock=lock)
         if cart is None:
             raise _not_found(cart_id)
         authorize(cart, request)

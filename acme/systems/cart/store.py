@@ -69,8 +69,13 @@ def _dt(value: datetime) -> datetime:
     return aware
 
 
-async def get_cart(conn: AsyncConnection, cart_id: str) -> CartRow | None:
-    row = (await conn.execute(select(carts).where(carts.c.cart_id == cart_id))).first()
+async def get_cart(conn: AsyncConnection, cart_id: str, *, lock: bool = False) -> CartRow | None:
+    """One cart; `lock` holds its row until commit on PostgreSQL (SQLite already serialises
+    writers), so concurrent changes of one cart queue instead of racing."""
+    query = select(carts).where(carts.c.cart_id == cart_id)
+    if lock:
+        query = query.with_for_update()
+    row = (await conn.execute(query)).first()
     if row is None:
         return None
     return CartRow(
