@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import re
 import sys
 import time
 import uuid
@@ -487,11 +488,15 @@ async def _demo_checkout(
         )
         if product.product_id is None:
             raise _fail("POST /products answered without a productId")
-        _Io.out.print(f"seeded product {product.product_id} ({product.sku})", highlight=False)
+        _Io.out.print(
+            f"seeded product {product.product_id} ({product.sku})", highlight=False, soft_wrap=True
+        )
         await admin.set_stock(product.product_id, quantity * 10)
         shopper = await acme.register_shopper(f"demo-{tag}@example.com", f"demo-{tag}-pw", "Demo")
         _Io.out.print(
-            f"registered shopper {shopper.customer_id} ({shopper.email})", highlight=False
+            f"registered shopper {shopper.customer_id} ({shopper.email})",
+            highlight=False,
+            soft_wrap=True,
         )
         me = acme.as_user(shopper.token)
         cart = await me.create_cart(shopper.customer_id)
@@ -512,7 +517,9 @@ async def _demo_checkout(
         )
         if checked_out.checkout_id is None:
             raise _fail(f"POST /carts/{cart.cart_id}/checkout answered without a checkoutId")
-        _Io.out.print(f"checkout {checked_out.checkout_id} started", highlight=False)
+        _Io.out.print(
+            f"checkout {checked_out.checkout_id} started", highlight=False, soft_wrap=True
+        )
         checkout = await me.wait_for_checkout(checked_out.checkout_id, timeout=timeout)
         order = await me.get_order(checkout.order_id) if checkout.status == "COMPLETED" else None
         return product, checkout, order
@@ -537,8 +544,14 @@ def demo_checkout(
     """Seed a product and stock, register a shopper, check out one cart, show the order."""
     from acme.client import ApiError, ClientError
 
+    if not re.fullmatch(r"pm_[A-Za-z0-9_]+", payment_method):
+        raise _fail(
+            f"--payment-method {payment_method!r} is not a Stripe payment method id "
+            "(pm_..., e.g. pm_card_visa or pm_card_chargeDeclined)",
+            code=2,
+        )
     base = _gateway_url(url)
-    _Io.out.print(f"platform at {base}", highlight=False)
+    _Io.out.print(f"platform at {base}", highlight=False, soft_wrap=True)
     try:
         product, checkout, order = asyncio.run(
             _demo_checkout(base, payment_method, quantity, price, timeout)

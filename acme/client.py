@@ -147,6 +147,22 @@ def _id(value: Id, what: str) -> str:
         raise ClientError(f"{what} {value!r} is not a UUID") from None
 
 
+def _build(model: type[M], what: str, **fields: Any) -> M:
+    """A request body, or a ClientError naming each invalid argument."""
+    try:
+        return model(**fields)
+    except ValidationError as exc:
+        raise _invalid(what, exc) from None
+
+
+def _invalid(what: str, exc: ValidationError) -> ClientError:
+    """A one-line error naming each bad argument, instead of pydantic's multi-line report."""
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}" for e in exc.errors()
+    )
+    return ClientError(f"{what}: invalid argument ({problems})")
+
+
 def _problem_of(response: httpx.Response) -> dict[str, Any]:
     try:
         body = response.json()
@@ -257,7 +273,9 @@ class AcmeClient:
         self, email: str, password: str, name: str | None = None
     ) -> GetCustomerResponse:
         """POST /customers (no token needed)."""
-        body = RegisterCustomer(email=email, password=password, name=name)
+        body = _build(
+            RegisterCustomer, "register_customer", email=email, password=password, name=name
+        )
         return await self._call(GetCustomerResponse, "POST", "/customers", body=body)
 
     async def sign_in(
@@ -265,7 +283,7 @@ class AcmeClient:
     ) -> AuthenticateCustomerResponse:
         """POST /oauth/token. With `wait`, a 401 is retried for that long: a customer who
         registered a moment ago has no credentials until register-credentials arrives."""
-        body = AuthenticateCustomerRequest(email=email, password=password)
+        body = _build(AuthenticateCustomerRequest, "sign_in", email=email, password=password)
         deadline = time.monotonic() + wait
         delay = 0.02
         while True:
@@ -322,18 +340,17 @@ class AcmeClient:
         status: ProductStatus | None = "ACTIVE",
     ) -> GetProductResponse:
         """POST /products (role admin). Prices are integer minor units."""
-        try:
-            body = CreateProduct(
-                sku=sku,
-                name=name,
-                price=price,
-                currency=currency,
-                description=description,
-                category=category,
-                status=status,
-            )
-        except ValidationError as exc:
-            raise ClientError(f"create_product: {exc}") from None
+        body = _build(
+            CreateProduct,
+            "create_product",
+            sku=sku,
+            name=name,
+            price=price,
+            currency=currency,
+            description=description,
+            category=category,
+            status=status,
+        )
         return await self._call(GetProductResponse, "POST", "/products", body=body)
 
     async def get_product(self, product_id: Id) -> GetProductResponse:
@@ -343,10 +360,7 @@ class AcmeClient:
     async def set_stock(self, product_id: Id, available: int) -> GetStockLevelResponse:
         """PUT /stock/{productId} (role admin): units free to sell."""
         pid = _id(product_id, "product id")
-        try:
-            body = SetStockLevel(product_id=UUID(pid), available=available)
-        except ValidationError as exc:
-            raise ClientError(f"set_stock: {exc}") from None
+        body = _build(SetStockLevel, "set_stock", product_id=UUID(pid), available=available)
         return await self._call(GetStockLevelResponse, "PUT", f"/stock/{pid}", body=body)
 
     async def get_stock(self, product_id: Id) -> GetStockLevelResponse:
@@ -356,7 +370,8 @@ class AcmeClient:
     # -- carts and checkout (shopper)
 
     async def create_cart(self, customer_id: Id, currency: str = "USD") -> GetCartResponse:
-        body = CreateCart(customer_id=UUID(_id(customer_id, "customer id")), currency=currency)
+        cust = UUID(_id(customer_id, "customer id"))
+        body = _build(CreateCart, "create_cart", customer_id=cust, currency=currency)
         return await self._call(GetCartResponse, "POST", "/carts", body=body)
 
     async def get_cart(self, cart_id: Id) -> GetCartResponse:
@@ -400,16 +415,15 @@ class AcmeClient:
         `correlation_id` (X-Correlation-Id) is carried by every message the checkout causes,
         so its traces, outbox rows and dead letters can be found afterwards."""
         cid = _id(cart_id, "cart id")
-        try:
-            body = CheckoutCart(
-                cart_id=UUID(cid),
-                customer_id=UUID(_id(customer_id, "customer id")),
-                payment_method=payment_method,
-                delivery_address=delivery_address,
-                promotion_code=promotion_code,
-            )
-        except ValidationError as exc:
-            raise ClientError(f"checkout: {exc}") from None
+        body = _build(
+            CheckoutCart,
+            "checkout",
+            cart_id=UUID(cid),
+            customer_id=UUID(_id(customer_id, "customer id")),
+            payment_method=payment_method,
+            delivery_address=delivery_address,
+            promotion_code=promotion_code,
+        )
         headers = {CORRELATION_HEADER: correlation_id} if correlation_id else None
         return await self._call(
             GetCartResponse, "POST", f"/carts/{cid}/checkout", body=body, headers=headers
@@ -469,7 +483,7 @@ class AcmeClient:
         self, order_id: Id, reason: CancellationReason = "CUSTOMER_REQUESTED"
     ) -> GetOrderResponse:
         oid = _id(order_id, "order id")
-        body = CancelOrder(order_id=UUID(oid), reason=reason)
+        body = _build(CancelOrder, "cancel_order", order_id=UUID(oid), reason=reason)
         return await self._call(GetOrderResponse, "POST", f"/orders/{oid}/cancel", body=body)
 
     async def get_payment(self, payment_id: Id) -> GetPaymentResponse:
