@@ -35,6 +35,7 @@ class _Routes:
         self.exact: dict[tuple[str, str], list[str]] = {}
         self.patterns: list[tuple[str, re.Pattern[str], str]] = []
         self.by_message: dict[str, list[str]] = {}
+        self.addresses: dict[str, list[str]] = {}  # message id -> addresses as documented
 
     def add(self, message_id: str, address: str, service_id: str) -> None:
         pattern = _pattern(address)
@@ -43,6 +44,7 @@ class _Routes:
         else:
             self.patterns.append((message_id, pattern, service_id))
         _append(self.by_message.setdefault(message_id, []), service_id)
+        _append(self.addresses.setdefault(message_id, []), address)
 
     def find(self, message_id: str, subject: str) -> tuple[tuple[str, ...], bool]:
         """The services for this message on this subject, and whether the subject matched
@@ -120,6 +122,10 @@ class CatalogIndex:
     def senders_of(self, message_type: str) -> tuple[str, ...]:
         """Every service documented as sending `message_type`, whatever the channel."""
         return tuple(self._sends.by_message.get(message_type, ()))
+
+    def addresses(self, message_type: str) -> tuple[str, ...]:
+        """The subjects (or HTTP paths) `message_type` is documented to be sent on."""
+        return tuple(self._sends.addresses.get(message_type, ()))
 
     def receivers_of(self, message_type: str) -> tuple[str, ...]:
         return tuple(self._receives.by_message.get(message_type, ()))
