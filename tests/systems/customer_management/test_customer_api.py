@@ -15,6 +15,8 @@ from argon2 import PasswordHasher
 from acme.systems.customer_management import prune_password_hashes
 from tests.systems.harness import SystemHarness, running_system
 
+pytestmark = pytest.mark.usefixtures("cheap_argon2")
+
 DB = "customer-database"
 
 
