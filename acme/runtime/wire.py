@@ -97,8 +97,11 @@ def public_headers(headers: Mapping[str, str]) -> dict[str, str]:
 
 
 def dump_payload(payload: BaseModel) -> bytes:
-    """The wire body of a payload: JSON with the schema's (alias) field names."""
-    return payload.model_dump_json(by_alias=True).encode()
+    """The wire body of a payload: JSON with the schema's (alias) field names.
+
+    Absent optional fields are left out rather than sent as null: the catalog's schemas
+    type them without null, so a null would break the contract for other consumers."""
+    return payload.model_dump_json(by_alias=True, exclude_none=True).encode()
 
 
 def new_id() -> str:

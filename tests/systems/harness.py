@@ -220,7 +220,10 @@ async def running_system(
             if harness_ref:
                 await harness_ref[0]._record(msg)
 
-        await nc.subscribe(">", cb=record)
+        # Only the catalog's subjects: a wildcard over everything would also show interest in
+        # the JetStream pull requests' inboxes and keep a stopped consumer's requests alive.
+        for root in _subject_roots():
+            await nc.subscribe(root, cb=record)
         await app.start()
         transport = httpx.ASGITransport(app=app.http_app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
@@ -230,6 +233,20 @@ async def running_system(
     finally:
         await app.stop()
         await nc.drain()
+
+
+def _subject_roots() -> list[str]:
+    """`<first token>.>` for every broker channel address in the catalog, plus dead letters."""
+    from acme.runtime.registry import catalog
+
+    roots = {"deadletter.>"}
+    for module_name in catalog().SERVICE_MODULES.values():
+        spec = importlib.import_module(module_name).SERVICE
+        for use in (*spec.sends, *spec.receives):
+            if use.channel.is_broker:
+                first = use.channel.address.split(".", 1)[0]
+                roots.add(f"{first}.>" if "." in use.channel.address else first)
+    return sorted(roots)
 
 
 def _implementation(host_id: str) -> str:
