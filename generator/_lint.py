@@ -686,6 +686,32 @@ def _meta_validator(cls: Any) -> Any:
     return meta
 
 
+# (key path, message) of the first metaschema errors, or the text of the exception that stopped
+# the check.
+_Verdict = tuple[tuple[tuple[KeyPath, str], ...], str | None]
+# Verdicts by (validator class, repr of the schema): copies of one schema (versioned folders,
+# large catalogs made of similar services) are validated once. repr keeps 1, 1.0, True and "1"
+# apart, and dict order, so equal keys mean identical input.
+_META_VERDICTS: dict[tuple[type, str], _Verdict] = {}
+
+
+def _metaschema_verdict(cls: Any, data: dict[str, Any]) -> _Verdict:
+    key = (cls, repr(data))
+    verdict = _META_VERDICTS.get(key)
+    if verdict is None:
+        try:
+            errors = sorted(
+                _meta_validator(cls).iter_errors(data),
+                key=lambda e: list(map(str, e.absolute_path)),
+            )
+            found = tuple((tuple(e.absolute_path), str(e.message)) for e in errors[:20])
+            verdict = (found, None)
+        except Exception as exc:  # jsonschema itself trips over some broken schemas
+            verdict = ((), str(exc))
+        _META_VERDICTS[key] = verdict
+    return verdict
+
+
 def _check_metaschema(ctx: _Context, source: SourceFile, data: dict[str, Any]) -> None:
     validators = _validators()
     latest = validators.Draft202012Validator
@@ -699,18 +725,15 @@ def _check_metaschema(ctx: _Context, source: SourceFile, data: dict[str, Any]) -
             f"$schema '{declared}' is no draft this linter knows; checked as 2020-12",
         )
         cls = latest
-    try:
-        errors = sorted(
-            _meta_validator(cls).iter_errors(data), key=lambda e: list(map(str, e.absolute_path))
-        )
-    except Exception as exc:  # jsonschema itself trips over some broken schemas
+    errors, failure = _metaschema_verdict(cls, data)
+    if failure is not None:
         position = (1, 1)
-        ctx.report("schemas/invalid-schema", source.path, position, f"cannot be checked: {exc}")
+        ctx.report("schemas/invalid-schema", source.path, position, f"cannot be checked: {failure}")
         return
-    for error in errors[:20]:
-        pointer = "/" + "/".join(str(p) for p in error.absolute_path)
-        message = error.message if len(error.message) <= 160 else error.message[:157] + "..."
-        position = locate(source.text or "", tuple(error.absolute_path))
+    for path, text in errors:
+        pointer = "/" + "/".join(str(p) for p in path)
+        message = text if len(text) <= 160 else text[:157] + "..."
+        position = locate(source.text or "", path)
         ctx.report("schemas/invalid-schema", source.path, position, f"{pointer}: {message}")
 
 

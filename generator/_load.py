@@ -30,9 +30,31 @@ __all__ = ["Loaded", "classify", "locate", "parse_markdown", "read_catalog", "ya
 # Folders EventCatalog's own build never looks into (tool state, dependencies, build output).
 _SKIP_DIRS = frozenset({"node_modules", "dist", "public"})
 _MARKDOWN = (".md", ".mdx")
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available: 10x faster
+_BASE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available: 10x faster
 _MAX_NODES = 200_000  # alias expansion guard ("billion laughs")
 _MAX_DEPTH = 200
+
+
+class _Loader(_BASE_LOADER):  # type: ignore[misc,valid-type]
+    """The safe loader with memoised tags of plain scalars.
+
+    Resolving a plain scalar's tag tries regular expressions in Python for every scalar of every
+    page; the answer depends on the text alone (safe loaders have no path resolvers), and
+    catalogs repeat the same short values (versions, ids, keys) thousands of times.
+    """
+
+    _plain_tags: dict[str, str] = {}
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is ScalarNode and isinstance(implicit, tuple) and implicit[0] and len(value) <= 64:
+            tag = self._plain_tags.get(value)
+            if tag is None:
+                if len(self._plain_tags) > 100_000:  # a bound, not a working-set limit
+                    self._plain_tags.clear()
+                tag = self._plain_tags[value] = super().resolve(kind, value, implicit)
+            return tag
+        return super().resolve(kind, value, implicit)
+
 
 # --- which collection loads a file --------------------------------------------------------------
 
@@ -137,6 +159,12 @@ def _mark(node: Node, walk: _Walk) -> tuple[int, int]:
     return (node.start_mark.line + walk.line_offset, node.start_mark.column + 1)
 
 
+_STR_TAG = "tag:yaml.org,2002:str"
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+# Keys flatten_mapping rewrites; a mapping without them is left as it is.
+_FLATTENED_TAGS = frozenset({"tag:yaml.org,2002:merge", "tag:yaml.org,2002:value"})
+
+
 def _convert(node: Node, path: KeyPath, walk: _Walk, depth: int) -> Any:
     walk.nodes += 1
     if walk.nodes > _MAX_NODES or depth > _MAX_DEPTH:
@@ -145,28 +173,38 @@ def _convert(node: Node, path: KeyPath, walk: _Walk, depth: int) -> Any:
             "document too large or too deeply nested (aliases?)", mark.line, mark.column
         )
     if isinstance(node, ScalarNode):
+        tag = node.tag
+        if tag == _STR_TAG:  # what construct_object returns for a string, without its dispatch
+            return node.value
         # js-yaml (what EventCatalog uses) follows YAML 1.2: `yes`/`on` are strings there.
-        if node.tag == "tag:yaml.org,2002:bool" and node.value.lower() in _YAML11_ONLY_BOOLS:
+        if tag == _BOOL_TAG and node.value.lower() in _YAML11_ONLY_BOOLS:
             return node.value
         return walk.constructor.construct_object(node, deep=True)
+    positions = walk.positions
+    offset = walk.line_offset
     if isinstance(node, SequenceNode):
         items = []
         for i, child in enumerate(node.value):
-            walk.positions[(*path, i)] = _mark(child, walk)
-            items.append(_convert(child, (*path, i), walk, depth + 1))
+            mark = child.start_mark
+            child_path = (*path, i)
+            positions[child_path] = (mark.line + offset, mark.column + 1)
+            items.append(_convert(child, child_path, walk, depth + 1))
         return items
     if isinstance(node, MappingNode):
-        walk.constructor.flatten_mapping(node)  # resolves `<<` merge keys
+        if any(key_node.tag in _FLATTENED_TAGS for key_node, _value in node.value):
+            walk.constructor.flatten_mapping(node)  # resolves `<<` merge keys
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             key = _convert(key_node, path, walk, depth + 1)
             if isinstance(key, (list, dict)):
                 key = str(key)
-            line, column = _mark(key_node, walk)
+            mark = key_node.start_mark
+            line, column = mark.line + offset, mark.column + 1
+            key_path = (*path, key)
             if key in result:
-                walk.duplicates.append(((*path, key), line, column))
-            walk.positions[(*path, key)] = (line, column)
-            result[key] = _convert(value_node, (*path, key), walk, depth + 1)
+                walk.duplicates.append((key_path, line, column))
+            positions[key_path] = (line, column)
+            result[key] = _convert(value_node, key_path, walk, depth + 1)
         return result
     raise YamlError(f"unsupported YAML node {type(node).__name__}", node.start_mark.line, 0)
 
@@ -181,7 +219,7 @@ def yaml_to_python(
     Raises `YamlError` with the offending 0-based line and column.
     """
     try:
-        node = yaml.compose(text, Loader=_LOADER)
+        node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         message = " ".join(str(p) for p in (exc.context, exc.problem) if p)

@@ -180,8 +180,40 @@ class CatalogView:
         return out
 
     def is_latest(self, message: Message) -> bool:
-        latest = self._pick(self._messages.get(message.id, []), None)
-        return latest is message
+        return self._latest_message.get(message.id) is message
+
+    @cached_property
+    def _latest_message(self) -> dict[str, Message | None]:
+        return {key: self._pick(versions, None) for key, versions in self._messages.items()}
+
+    def versions(self, message_id: str) -> tuple[str, ...]:
+        """Every version of a message id, in `messages` order (newest first)."""
+        return tuple(m.version for m in self._messages.get(message_id, ()))
+
+    @cached_property
+    def _by_operation(self) -> dict[tuple[str, str], Message]:
+        out: dict[tuple[str, str], Message] = {}
+        for message in self.messages:
+            op = message.operation
+            if op and self.is_latest(message):
+                out.setdefault((op.method.lower(), op.path), message)
+        return out
+
+    def message_for_operation(self, method: str, path: str) -> Message | None:
+        """The first latest message whose `operation` is ``method path`` (method lower case)."""
+        return self._by_operation.get((method, path))
+
+    @cached_property
+    def _by_schema_path(self) -> dict[str, list[Message]]:
+        out: dict[str, list[Message]] = {}
+        for message in self.messages:
+            if message.schema_path is not None:
+                out.setdefault(message.schema_path, []).append(message)
+        return out
+
+    def messages_with_schema(self, schema_path: str) -> list[Message]:
+        """Messages whose schema file is `schema_path`, in `messages` order."""
+        return self._by_schema_path.get(schema_path, [])
 
     # -- membership ---------------------------------------------------------------------
     @cached_property

@@ -134,7 +134,7 @@ def _message_for_file(ctx: _Context, file_ref: str) -> Message | None:
         elif part not in (".", ""):
             parts.append(part)
     target = "/".join(parts)
-    found = [m for m in ctx.view.messages if m.schema_path == target]
+    found = ctx.view.messages_with_schema(target)
     if not found:
         return None
     latest = [m for m in found if ctx.view.is_latest(m)]
@@ -377,10 +377,9 @@ def _operation(
 
 def _message_id(ctx: _Context, method: str, path: str, raw: dict[str, Any]) -> str | None:
     """The catalog message this operation carries: by the message's `operation`, else by $ref."""
-    for message in ctx.view.messages:
-        op = message.operation
-        if op and op.method.lower() == method and op.path == path and ctx.view.is_latest(message):
-            return message.id
+    message = ctx.view.message_for_operation(method, path)
+    if message is not None:
+        return message.id
     for candidate in _file_refs(raw):
         referenced = _message_for_file(ctx, candidate)
         if referenced is not None:

@@ -142,7 +142,7 @@ def records(view: CatalogView) -> dict[str, object]:
         message_modules[f"{message.id}@{message.version}"] = module
         if not view.is_latest(message):
             continue
-        versions = tuple(m.version for m in view.messages if m.id == message.id)
+        versions = view.versions(message.id)
         op = message.operation
         messages[message.id] = MessageInfo(
             message.id,
