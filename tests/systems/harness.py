@@ -10,14 +10,23 @@ embedded NATS and private SQLite files, plus:
 - `respond(message_id, answer)`: play the other side of a request/reply exchange;
 - `token(subject, roles)` / `auth(...)`: bearer tokens the system's authorizer accepts;
 - `rows(store, sql)`: read a data store directly to assert on state.
+
+Shared servers instead, by configuration only (scripts/conformance.sh): ACME_TEST_BROKER_URL
+(nats://, amqp://, redis://) runs the system on that broker, with `published` fed by what the
+in-process systems publish and `respond` answering through the same broker; the subjects the
+system consumes are purged before it starts, as on a fresh server. ACME_TEST_DATABASE_URL (a
+template with `{store}`) puts its stores on that server, in databases named after this test
+run and data dir (so a restart in one test finds its data); `drop_test_databases()` removes them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import importlib
 import json
+import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -35,6 +44,7 @@ from acme.runtime import SystemApp
 from acme.runtime.auth import issue_token
 from acme.runtime.registry import implementation_module, load_host
 from acme.runtime.settings import Settings
+from acme.runtime.transport import Delivery, Reply, Transport, create_transport
 from acme.runtime.transport.base import RPC_PREFIX
 from acme.runtime.wire import (
     CORRELATION_ID,
@@ -46,14 +56,17 @@ from acme.runtime.wire import (
 from generator.contracts import Incoming
 
 JWT_SECRET = "test-secret-that-is-long-enough-for-hs256"
+TEST_BROKER_URL = "ACME_TEST_BROKER_URL"
+TEST_DATABASE_URL = "ACME_TEST_DATABASE_URL"
+_RUN = uuid.uuid4().hex[:6]  # databases of this test session share this tag
 
 
 def test_settings(data_dir: Path, nats_url: str, **changes: Any) -> Settings:
     """Fast retries and polling, a private data dir, nothing read from a developer's .env."""
     values: dict[str, Any] = {
         "data_dir": data_dir,
-        "broker_url": nats_url,
-        "database_url": None,
+        "broker_url": os.environ.get(TEST_BROKER_URL) or nats_url,
+        "database_url": _test_database_url(data_dir),
         "max_attempts": 3,
         "retry_base_delay": 0.01,
         "retry_max_delay": 0.05,
@@ -64,6 +77,76 @@ def test_settings(data_dir: Path, nats_url: str, **changes: Any) -> Settings:
     }
     values.update(changes)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+def _test_database_url(data_dir: Path) -> str | None:
+    template = os.environ.get(TEST_DATABASE_URL)
+    if not template:
+        return None
+    if "{store}" not in template:
+        raise ValueError(f"{TEST_DATABASE_URL} must contain '{{store}}': {template!r}")
+    key = hashlib.sha1(str(data_dir.resolve()).encode()).hexdigest()[:8]
+    return template.replace("{store}", f"t{_RUN}{key}_{{store}}")
+
+
+def drop_test_databases() -> list[str]:
+    """Drop the databases this test session created on ACME_TEST_DATABASE_URL's server."""
+    template = os.environ.get(TEST_DATABASE_URL)
+    if not template or not template.startswith("postgresql"):
+        return []
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    url = make_url(template.replace("{store}", "\x00"))
+    prefix = (url.database or "").split("\x00")[0] + f"t{_RUN}"
+    pattern = prefix.replace("\\", "\\\\").replace("_", "\\_").replace("%", "\\%") + "%"
+
+    async def drop() -> list[str]:
+        admin = create_async_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+        try:
+            async with admin.connect() as conn:
+                names = (
+                    await conn.execute(
+                        text("SELECT datname FROM pg_database WHERE datname LIKE :p"),
+                        {"p": pattern},
+                    )
+                ).scalars()
+                dropped = sorted(names)
+                for name in dropped:
+                    await conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                return dropped
+        finally:
+            await admin.dispose()
+
+    return asyncio.run(drop())
+
+
+# Harnesses running on a shared broker: each sees what every in-process system publishes,
+# as the catalog-wide NATS subscription does on the embedded broker.
+_LIVE: list[SystemHarness] = []
+
+
+async def _use_shared_broker(app: SystemApp) -> None:
+    """Give `app` a transport on ACME_TEST_BROKER_URL, with its consumed subjects purged and
+    its publishes reported to every live harness."""
+    url = app.settings.broker_url
+    assert url is not None
+    transport = create_transport(url, app.settings, app.logger)
+    for binding in app.host.services:
+        for incoming in binding.spec.receives:
+            if incoming.channel.is_broker and incoming.message.reply_model is None:
+                await transport.purge(incoming.channel.address, binding.id)
+    publish = transport.publish
+
+    async def reporting_publish(
+        subject: str, body: bytes, headers: Any, *, dedupe_id: str | None = None
+    ) -> None:
+        await publish(subject, body, headers, dedupe_id=dedupe_id)
+        for harness in list(_LIVE):
+            harness._capture(subject, dict(headers), body)
+
+    transport.publish = reporting_publish  # type: ignore[method-assign]
+    app.transport = transport
 
 
 @dataclass
@@ -82,6 +165,7 @@ class SystemHarness:
     _nc: Any
     _seen: list[Captured] = field(default_factory=list)
     _arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    _responders: list[Transport] = field(default_factory=list)
 
     # -- messages in -----------------------------------------------------------------
     def incoming_for(self, message_id: str) -> Incoming:
@@ -120,14 +204,16 @@ class SystemHarness:
 
     # -- messages out ----------------------------------------------------------------
     async def _record(self, msg: Msg) -> None:
-        headers = dict(msg.headers or {})
-        if msg.subject.startswith(RPC_PREFIX) or "message-type" not in headers:
+        self._capture(msg.subject, dict(msg.headers or {}), msg.data)
+
+    def _capture(self, subject: str, headers: dict[str, str], data: bytes) -> None:
+        if subject.startswith(RPC_PREFIX) or "message-type" not in headers:
             return
         try:
-            body = json.loads(msg.data)
+            body = json.loads(data)
         except ValueError:
-            body = {"_raw": msg.data.decode(errors="replace")}
-        self._seen.append(Captured(msg.subject, headers[MESSAGE_TYPE], headers, body))
+            body = {"_raw": data.decode(errors="replace")}
+        self._seen.append(Captured(subject, headers[MESSAGE_TYPE], headers, body))
         self._arrived.set()
 
     def seen(self, message_id: str | None = None) -> list[Captured]:
@@ -173,7 +259,30 @@ class SystemHarness:
             else:
                 await self._nc.publish(msg.reply, dump_payload(result))
 
+        if os.environ.get(TEST_BROKER_URL):
+            await self._respond_on_shared_broker(subject, answer)
+            return
         await self._nc.subscribe(RPC_PREFIX + subject, cb=on_request)
+
+    async def _respond_on_shared_broker(
+        self,
+        subject: str,
+        answer: Callable[[dict[str, Any]], Awaitable[BaseModel | None] | BaseModel | None],
+    ) -> None:
+        assert self.settings.broker_url is not None
+        transport = create_transport(self.settings.broker_url, self.settings)
+
+        async def on_request(delivery: Delivery) -> Reply:
+            result = answer(json.loads(delivery.body))
+            if asyncio.iscoroutine(result):
+                result = await result
+            if result is None:
+                return Reply(b"", {REPLY_ERROR: "refused by test"})
+            return Reply(dump_payload(result))
+
+        transport.serve_requests(subject, "test-responder", on_request)
+        await transport.start()
+        self._responders.append(transport)
 
     # -- HTTP and state --------------------------------------------------------------
     def token(self, subject: str | None = None, roles: tuple[str, ...] = ()) -> str:
@@ -205,6 +314,9 @@ async def running_system(
     """Start `host_id` (e.g. "cart-system") with its real implementation package."""
     settings = test_settings(data_dir, nats_url, **settings_changes)
     app = SystemApp(load_host(host_id), settings, clock=clock)
+    shared = bool(os.environ.get(TEST_BROKER_URL)) and settings.broker_url != nats_url
+    if shared:
+        await _use_shared_broker(app)
     module = importlib.import_module(_implementation(host_id))
     created = module.create(app)
     if asyncio.iscoroutine(created):
@@ -229,8 +341,13 @@ async def running_system(
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             harness = SystemHarness(app=app, client=client, settings=settings, _nc=nc)
             harness_ref.append(harness)
+            if shared:
+                _LIVE.append(harness)
             yield harness
     finally:
+        _LIVE[:] = [h for h in _LIVE if h is not harness]
+        for responder in harness._responders if harness else ():
+            await responder.close()
         await app.stop()
         await nc.drain()
 

@@ -179,6 +179,9 @@ class Transport(ABC):
     def _delivery_count(self, message: Any) -> int | None:
         return None
 
+    async def _purge(self, subject: str, group: str) -> None:
+        raise ConfigurationError(f"purging subjects is not supported on {self.kind}")
+
     # -- public API ----------------------------------------------------------------------
     def subscribe(self, subject: str, group: str, callback: MessageCallback) -> None:
         """Consume `subject` durably in consumer group `group` (one group per service)."""
@@ -282,6 +285,16 @@ class Transport(ABC):
     async def connect(self) -> None:
         """Connect without starting consumers (publishers and the CLI need only this)."""
         await self.broker.connect()
+
+    async def purge(self, subject: str, group: str) -> None:
+        """Forget every message waiting for `group` on `subject`, and the group's position.
+
+        For tests on a shared broker, which must start each system as if on a fresh one;
+        nothing in the runtime calls it. Connects if needed; call it before `start()`."""
+        _check_name(subject, "subject")
+        _check_name(group, "group")
+        await self.connect()
+        await self._purge(subject, group)
 
     async def start(self) -> None:
         await self.broker.connect()

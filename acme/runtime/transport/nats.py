@@ -9,6 +9,7 @@ durable, which is NATS's way of sharing work inside a group. Requests use core N
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from typing import Any, ClassVar
@@ -98,6 +99,16 @@ class NatsTransport(Transport):
             return int(message.raw_message.metadata.num_delivered)
         except Exception:  # core NATS messages carry no JetStream metadata
             return None
+
+    async def _purge(self, subject: str, group: str) -> None:
+        js = self.broker.config.connection_state.stream
+        name = stream_name(subject)
+        # a durable left by an earlier run also keeps pull requests of a dead process, which
+        # would swallow the next deliveries until the ack wait passes
+        with contextlib.suppress(NotFoundError):
+            await js.delete_consumer(name, durable_name(group, subject))
+        with contextlib.suppress(NotFoundError):
+            await js.purge_stream(name, subject=subject)
 
     async def _prepare(self) -> None:
         for name in sorted(self._wanted_streams):

@@ -53,6 +53,11 @@ class RabbitTransport(Transport):
             return self.broker.publisher(routing_key=RPC_PREFIX + subject, **doc)
         return self.broker.publisher(exchange=EXCHANGE, routing_key=subject, **doc)
 
+    async def _purge(self, subject: str, group: str) -> None:
+        queue = RabbitQueue(f"{group}.{subject}", durable=True, routing_key=subject)
+        declared = await self.broker.declare_queue(queue)
+        await declared.purge()
+
     def _delivery_count(self, message: Any) -> int | None:
         headers = getattr(message, "headers", {}) or {}
         if "x-delivery-count" in headers:  # quorum queues count deliveries

@@ -7,6 +7,7 @@ consumer that crashed are not claimed back automatically (no XAUTOCLAIM pass yet
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -14,6 +15,7 @@ from typing import Any, ClassVar
 
 from faststream import AckPolicy
 from faststream.redis import ListSub, RedisBroker, StreamSub
+from redis.exceptions import ResponseError
 
 from acme.runtime.settings import BrokerKind
 from acme.runtime.transport.base import RPC_PREFIX, Transport, raw_body
@@ -55,6 +57,13 @@ class RedisTransport(Transport):
         if kind == "requests":
             return self.broker.publisher(list=RPC_PREFIX + subject, **doc)
         return self.broker.publisher(stream=subject, **doc)
+
+    async def _purge(self, subject: str, group: str) -> None:
+        client = await self.broker.connect()
+        with contextlib.suppress(ResponseError):  # no such stream or group
+            # recreated at start from "$": only messages published from then on
+            await client.xgroup_destroy(subject, group)
+        await client.delete(RPC_PREFIX + subject)
 
     async def _publish(
         self, subject: str, body: bytes, headers: dict[str, str], dedupe_id: str | None
