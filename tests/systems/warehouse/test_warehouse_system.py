@@ -151,7 +151,6 @@ async def test_picking_finishes_only_when_the_clock_passes_the_due_time(
     assert ready.body["shippingAddress"] == {
         "recipientName": "Ada Lovelace",
         "line1": "12 St James's Square",
-        "line2": None,
         "city": "London",
         "postcode": "SW1Y 4JH",
         "country": "GB",
