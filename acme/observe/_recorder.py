@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,7 +32,6 @@ from acme.observe._messages import (
     ObserveError,
     RecordedMessage,
     group_messages,
-    message_key,
 )
 from acme.observe._trace import Trace
 from acme.runtime.wire import (
@@ -414,13 +414,35 @@ class TraceRecorder:
             except TimeoutError:
                 return
 
-    def trace(self, key: str, *, by: GroupBy = "correlation") -> Trace:
-        """The messages of one correlation id (or W3C trace id with ``by="trace"``)."""
-        messages = [m for m in self.messages if message_key(m, by) == key]
-        if not messages:
-            known = sorted({k for m in self.messages if (k := message_key(m, by))})[-5:]
+    def trace(
+        self,
+        key: str,
+        *,
+        by: GroupBy = "correlation",
+        join_on: Sequence[str] = (),
+        max_groups: int = 20,
+    ) -> Trace:
+        """The messages of one correlation id (or W3C trace id with ``by="trace"``).
+
+        `join_on` names body fields (``("checkoutId", "orderId")``) that identify one
+        business transaction: other groups whose messages carry one of the same values are
+        joined in, transitively (at most `max_groups` groups). That follows a flow across a
+        hop that starts a new correlation, like a payment provider's webhook. Needs
+        ``keep_bodies=True``.
+        """
+        if join_on and not self.keep_bodies:
+            raise ObserveError(
+                "trace(join_on=...) reads message bodies: record with keep_bodies=True"
+            )
+        groups = group_messages(self.messages, by)
+        if key not in groups:
+            known = list(groups)[-5:]
             hint = f"; recent ones: {', '.join(known)}" if known else "; nothing recorded yet"
             raise KeyError(f"no messages with {by} id {key!r}{hint}")
+        chosen = [key]
+        if join_on:
+            chosen = _joined(groups, key, tuple(join_on), max_groups)
+        messages = [m for k in chosen for m in groups[k]]
         ids = {m.message_id for m in messages}
         deliveries = [d for d in self.deliveries if d.message_id in ids]
         return Trace(key, messages, deliveries, by=by, catalog=self.catalog)
@@ -470,3 +492,36 @@ def broker_url_from_state(data_dir: Path) -> str:
             "pass the full URL to TraceRecorder.attach()"
         )
     return url
+
+
+def _fields(message: RecordedMessage, names: tuple[str, ...]) -> set[tuple[str, str]]:
+    """(field, value) pairs of the named top-level fields of a JSON body."""
+    if not message.body:
+        return set()
+    try:
+        body = json.loads(message.body)
+    except ValueError:
+        return set()
+    if not isinstance(body, dict):
+        return set()
+    return {(name, str(body[name])) for name in names if body.get(name) not in (None, "")}
+
+
+def _joined(
+    groups: Mapping[str, list[RecordedMessage]], key: str, names: tuple[str, ...], limit: int
+) -> list[str]:
+    """`key` plus every group that shares a (field, value) with the joined ones, transitively."""
+    values = {k: set().union(*(_fields(m, names) for m in msgs)) for k, msgs in groups.items()}
+    chosen = [key]
+    wanted = set(values[key])
+    changed = True
+    while changed and len(chosen) < limit:
+        changed = False
+        for other, found in values.items():
+            if other not in chosen and found & wanted:
+                chosen.append(other)
+                wanted |= found
+                changed = True
+                if len(chosen) >= limit:
+                    break
+    return chosen

@@ -272,6 +272,12 @@ class Trace:
         )
 
     @property
+    def correlations(self) -> list[str]:
+        """The correlation ids of the trace's messages, in order of appearance (more than one
+        when `TraceRecorder.trace(join_on=...)` followed the flow across a new correlation)."""
+        return list(dict.fromkeys(m.correlation_id for m in self.messages))
+
+    @property
     def dead_letters(self) -> list[RecordedMessage]:
         return [m for m in self.messages if m.kind == "deadletter"]
 
@@ -311,13 +317,16 @@ class Trace:
     # --- tables and diagrams --------------------------------------------------------
 
     def table(self) -> Table:
-        """One row per message: offset, kind, type, version, subject, ends, size."""
+        """One row per message: correlation (1 = the trace's own, 2.. = joined ones), offset,
+        kind, type, version, subject, ends, size, cause, documented."""
         rows = []
+        correlations = {c: n for n, c in enumerate(self.correlations, start=1)}
         for i, m in enumerate(self.messages, start=1):
             cause = self.cause_of(m)
             rows.append(
                 (
                     i,
+                    correlations[m.correlation_id],
                     round((m.at - self.start) * 1000, 1),
                     m.kind,
                     m.message_type,
@@ -334,6 +343,7 @@ class Trace:
             f"Trace {self.key}",
             (
                 "#",
+                "corr",
                 "ms",
                 "kind",
                 "message",
@@ -364,10 +374,15 @@ class Trace:
 
         diagram = SequenceDiagram(f"{self.by} {self.key} · {len(self.messages)} messages")
         participants: list[str] = []
+        correlations = {self.messages[0].correlation_id}
         for message in self.messages:
             source = place(message.senders)
             style: ArrowStyle = "message"
             label = message.message_type
+            if message.correlation_id not in correlations:
+                # A joined group starts here: the platform lost the correlation on the way.
+                correlations.add(message.correlation_id)
+                label += " [new correlation]"
             if message.kind == "deadletter":
                 targets = [DEAD_LETTERS]
                 style = "deadletter"
@@ -405,6 +420,8 @@ class Trace:
             f"Trace {self.by} {self.key}: {len(self.messages)} messages over "
             f"{self.duration * 1000:.0f} ms, {len(self.message_types)} message types"
         )
+        if len(self.correlations) > 1:
+            text += f", {len(self.correlations)} correlations joined"
         return text + (f", {failed} dead letter(s)" if failed else "")
 
     def __repr__(self) -> str:

@@ -267,3 +267,32 @@ async def test_attach_platform_reads_the_state_file(
 
     with pytest.raises(ObserveError, match="expected a PlatformRunner"):
         await TraceRecorder(catalog).attach_platform(42)
+
+
+def test_join_on_follows_a_flow_across_a_new_correlation(catalog: CatalogIndex) -> None:
+    recorder = TraceRecorder(catalog, keep_bodies=True)
+    before, after, other = (Wire(recorder, start=t) for t in (1_000.0, 1_001.0, 1_002.0))
+    before.send("checkout-started", body=b'{"checkoutId": "c1", "productId": "p"}')
+    before.send("authorize-payment", body=b'{"checkoutId": "c1", "paymentId": "pay1"}')
+    # A webhook started a new correlation; the payment id links it back.
+    after.send("payment-authorized", body=b'{"paymentId": "pay1", "orderId": "o1"}')
+    after.send("create-order", body=b'{"orderId": "o1"}')
+    # Another checkout of the same product: not the same transaction.
+    other.send("checkout-started", body=b'{"checkoutId": "c2", "productId": "p"}')
+
+    alone = recorder.trace(before.correlation_id)
+    assert alone.correlations == [before.correlation_id]
+    joined = recorder.trace(before.correlation_id, join_on=("checkoutId", "paymentId"))
+    assert joined.message_types == [
+        "checkout-started",
+        "authorize-payment",
+        "payment-authorized",
+        "create-order",
+    ]
+    assert joined.correlations == [before.correlation_id, after.correlation_id]
+    assert joined.table().column("corr") == [1, 1, 2, 2]
+    assert "payment-authorized [new correlation]" in joined.sequence_diagram().mermaid
+    assert "2 correlations joined" in joined.summary()
+
+    with pytest.raises(ObserveError, match="keep_bodies"):
+        TraceRecorder(catalog).trace("x", join_on=("checkoutId",))
