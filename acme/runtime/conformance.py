@@ -557,15 +557,21 @@ async def check_in_process(
 
 
 async def check_remote(
-    host: str, base_url: str, documents: Mapping[str, dict[str, Any]], *, timeout: float = 10.0
+    host: str,
+    base_url: str,
+    documents: Mapping[str, dict[str, Any]],
+    *,
+    timeout: float = 10.0,
+    transport: Any = None,
 ) -> HostReport:
     """Both checks on an `acme up` process at `base_url`. FastStream's document is read from
-    ``/_asyncapi`` when the process serves it; otherwise that check is reported as skipped."""
+    ``/_asyncapi`` when the process serves it; otherwise that check is reported as skipped.
+    `transport` (an httpx transport) lets tests talk to an in-process app."""
     import httpx
 
     report = HostReport(host)
     expected = hosted_documents(documents, host)
-    async with httpx.AsyncClient(base_url=base_url, timeout=timeout) as client:
+    async with httpx.AsyncClient(base_url=base_url, timeout=timeout, transport=transport) as client:
         response = await client.get("/_introspection")
         response.raise_for_status()
         report.differences += check_introspection(host, expected, response.json())
