@@ -11,7 +11,10 @@
    checkout-completed or checkout-failed (written in the same transaction as the state) is
    seen on the broker. Every outcome is then confirmed over HTTP (GET /checkouts/{id}).
 4. Messages per checkout: rows the outboxes of every store published to the broker during
-   the measured window, divided by the checkouts that finished in it.
+   the measured window, divided by the checkouts that finished in it. Orders carry a
+   delivery address, so the fulfilment that starts within the window is counted too: it is
+   broker work the platform did. CPU seconds of every process in the window are read from
+   /proc, so the cost per message can be compared with raw FastStream's even on a busy host.
 5. Raw FastStream publish+consume msg/s on the same broker, same message size
    (benchmarks/raw_faststream.py), in the same run, after the checkouts.
 
@@ -26,6 +29,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import sqlite3
 import statistics
 import sys
@@ -42,12 +46,22 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from acme.client import AcmeClient, ClientError, Shopper
+from acme.client import AcmeClient, ClientError, DeliveryAddress, Shopper
 from benchmarks.embedded import RunningPlatform, embedded_platform, read_only
 from benchmarks.raw_faststream import RawResult, run_raw
 
 TERMINAL_MESSAGES = {"checkout-completed": "COMPLETED", "checkout-failed": "FAILED"}
 TARGET_RATIO = 0.3
+SELF = "gateway + benchmark client"  # this process: the gateway runs in the runner
+# With an address the order goes on to the warehouse, as a real one does (without one the
+# warehouse dead-letters order-confirmed: it cannot pick for an unknown destination).
+ADDRESS = DeliveryAddress(
+    recipient_name="Bench Shopper",
+    line1="1 Load Street",
+    city="Springfield",
+    postal_code="12345",
+    country_code="US",
+)
 # Stores that are not a system's (runtime bookkeeping, the Stripe sandbox's own file).
 NOT_OUTBOX_STORES = {"runtime", "stripe_sandbox"}
 
@@ -76,6 +90,7 @@ class Outcome:
     published: Counter[str] = field(default_factory=Counter)  # broker messages by type
     consumed: int = 0  # inbox rows written (messages handled)
     payload_bytes: int = 0
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds per process in the window
 
 
 # ---------------------------------------------------------------------------------------------
@@ -205,6 +220,58 @@ def _count_since(data_dir: Path, before: dict[str, tuple[int, int]], outcome: Ou
 
 
 # ---------------------------------------------------------------------------------------------
+# CPU used per process (Linux /proc): where the time goes, independent of other load
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of one process so far; None when it cannot be read."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()
+    try:
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (IndexError, ValueError):
+        return None
+
+
+def _broker_pid(data_dir: Path) -> int | None:
+    """The embedded nats-server serving this data dir (its store is under data_dir/nats)."""
+    marker = str(data_dir / "nats")
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if "nats-server" in cmdline and marker in cmdline:
+            return int(entry.name)
+    return None
+
+
+def _pids(platform: RunningPlatform) -> dict[str, int]:
+    pids = {name: s.pid for name, s in platform.runner.snapshot().items() if s.pid}
+    broker = _broker_pid(platform.data_dir)
+    if broker is not None:
+        pids["nats-server"] = broker
+    pids[SELF] = os.getpid()
+    return pids
+
+
+def _cpu_snapshot(pids: dict[str, int]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for name, pid in pids.items():
+        seconds = _cpu_seconds(pid)
+        if seconds is not None:
+            out[name] = seconds
+    return out
+
+
+def _cpu_used(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {name: after[name] - before[name] for name in after if name in before}
+
+
+# ---------------------------------------------------------------------------------------------
 # Driving the platform
 
 
@@ -276,7 +343,9 @@ async def _run_checkouts(
             me = acme.as_user(cart.shopper.token)
             sent = time.perf_counter()
             try:
-                answer = await me.checkout(cart.cart_id, cart.shopper.customer_id)
+                answer = await me.checkout(
+                    cart.cart_id, cart.shopper.customer_id, delivery_address=ADDRESS
+                )
             except ClientError as exc:
                 errors.append(str(exc))
                 continue
@@ -334,6 +403,8 @@ class Report:
     raw: list[RawResult]
     setup_seconds: float
     startup_seconds: float
+    raw_cpu: list[float] = field(default_factory=list)  # CPU s (client + broker) per raw run
+    sqlite_inline: bool = False
 
     def figures(self) -> dict[str, Any]:
         samples = self.outcome.samples
@@ -349,6 +420,13 @@ class Report:
         ratio = per_s * per_checkout / raw_rate if raw_rate else None
         p50 = _percentile(latencies, 50)
         p99 = _percentile(latencies, 99)
+        cpu_total = sum(self.outcome.cpu.values())
+        cpu_per_message = cpu_total / published if published else None
+        raw_cpu_per_message = (
+            min(c / r.messages for c, r in zip(self.raw_cpu, self.raw, strict=True))
+            if self.raw_cpu and len(self.raw_cpu) == len(self.raw)
+            else None
+        )
         return {
             "checkouts": self.checkouts,
             "concurrency": self.concurrency,
@@ -373,6 +451,21 @@ class Report:
             "raw_msgs_per_s": round(raw_rate, 1),
             "ratio": None if ratio is None else round(ratio, 3),
             "target_ratio": TARGET_RATIO,
+            "cpu_cores_busy": round(cpu_total / seconds, 2) if seconds > 0 else None,
+            "cpu_ms_per_checkout": round(cpu_total * 1000 / len(finished), 1) if finished else None,
+            "cpu_ms_per_checkout_by_process": {
+                name: round(used * 1000 / len(finished), 2)
+                for name, used in sorted(self.outcome.cpu.items(), key=lambda kv: -kv[1])
+            }
+            if finished
+            else {},
+            "cpu_ms_per_message": None
+            if cpu_per_message is None
+            else round(cpu_per_message * 1000, 3),
+            "raw_cpu_ms_per_message": None
+            if raw_cpu_per_message is None
+            else round(raw_cpu_per_message * 1000, 3),
+            "sqlite_inline": self.sqlite_inline,
             "startup_seconds": round(self.startup_seconds, 1),
             "setup_seconds": round(self.setup_seconds, 1),
             "first_errors": self.outcome.errors[:5],
@@ -399,6 +492,10 @@ def _table(fig: dict[str, Any]) -> Table:
         ("messages handled per checkout", f"{fig['handled_per_checkout']:.2f}"),
         ("avg payload", f"{fig['avg_payload_bytes']} B"),
         ("platform broker msg/s", f"{fig['platform_msgs_per_s']:.1f}"),
+        ("CPU cores busy (all processes)", f"{fig['cpu_cores_busy']}"),
+        ("CPU per checkout", f"{fig['cpu_ms_per_checkout']} ms"),
+        ("CPU per broker message: platform", f"{fig['cpu_ms_per_message']} ms"),
+        ("CPU per message: raw FastStream", f"{fig['raw_cpu_ms_per_message']} ms"),
     ]
     for raw in fig["raw"]:
         shape = f"{raw['workers']} in flight, pull batch {raw['batch_size']}"
@@ -425,6 +522,8 @@ async def run(args: argparse.Namespace, say: Any) -> Report:
             "ACME_FRAUD_VELOCITY_LIMIT": "1000000",
             "ACME_LOG_LEVEL": args.log_level,
         }
+        if args.sqlite_inline:
+            env["ACME_SQLITE_INLINE"] = "1"
         async with embedded_platform(data_dir, env=env) as platform:
             startup = time.perf_counter() - started
             say(f"platform up in {startup:.1f}s at {platform.gateway_url}")
@@ -445,12 +544,15 @@ async def run(args: argparse.Namespace, say: Any) -> Report:
                 setup_seconds = time.perf_counter() - setup_start
 
                 before = _marks(platform.data_dir)
+                pids = _pids(platform)
+                cpu_before = _cpu_snapshot(pids)
                 window_start = time.perf_counter()
                 samples, errors = await _run_checkouts(
                     acme, watcher, carts[warmup:], args.concurrency, args.timeout
                 )
                 window = time.perf_counter() - window_start
                 outcome = Outcome(samples, window, errors)
+                outcome.cpu = _cpu_used(cpu_before, _cpu_snapshot(pids))
                 _count_since(platform.data_dir, before, outcome)
                 say(f"measured {len(samples)} checkouts in {window:.2f}s")
                 await _confirm(acme, samples)
@@ -458,7 +560,13 @@ async def run(args: argparse.Namespace, say: Any) -> Report:
             payload = round(outcome.payload_bytes / max(1, sum(outcome.published.values())))
             raw_messages = max(1000, min(20000, sum(outcome.published.values())))
             raw = []
+            raw_cpu = []
+            raw_pids = {
+                k: v for k, v in _pids(platform).items() if k != "gateway + benchmark client"
+            }
+            raw_pids["raw client"] = os.getpid()
             for batch in (1, 16):
+                cpu_start = _cpu_snapshot(raw_pids)
                 result = await run_raw(
                     platform.broker_url,
                     messages=raw_messages,
@@ -467,9 +575,20 @@ async def run(args: argparse.Namespace, say: Any) -> Report:
                     workers=8,
                     batch_size=batch,
                 )
+                used = _cpu_used(cpu_start, _cpu_snapshot(raw_pids))
+                raw_cpu.append(used.get("raw client", 0.0) + used.get("nats-server", 0.0))
                 raw.append(result)
                 say(f"raw FastStream (pull batch {batch}): {result.msgs_per_s:.0f} msg/s")
-    return Report(args.checkouts, args.concurrency, outcome, raw, setup_seconds, startup)
+    return Report(
+        args.checkouts,
+        args.concurrency,
+        outcome,
+        raw,
+        setup_seconds,
+        startup,
+        raw_cpu=raw_cpu,
+        sqlite_inline=args.sqlite_inline,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -483,6 +602,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=120.0, help="per-checkout deadline (s)")
     parser.add_argument("--data-dir", type=Path, default=None, help="keep the stores here")
     parser.add_argument("--log-level", default="WARNING", help="log level of the processes")
+    parser.add_argument(
+        "--sqlite-inline",
+        action="store_true",
+        help="run the systems with ACME_SQLITE_INLINE=1 (SQLite calls on the event loop)",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
     if args.checkouts < 1 or args.concurrency < 1 or args.warmup < 0 or args.timeout <= 0:
