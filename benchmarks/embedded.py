@@ -103,24 +103,6 @@ def _child_env(data_dir: Path, extra: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
-async def _create_runtime_store(data_dir: Path) -> None:
-    """Create the runtime store every process shares (dead letters) before they start.
-
-    Otherwise all of them create its table at the same moment, and on SQLite a process whose
-    schema transaction read first and writes second can lose with "database is locked" (a
-    WAL snapshot conflict that busy_timeout does not wait out), failing the start. Once
-    the table exists, each process only reads the schema.
-    """
-    from acme.runtime.db import Stores, dead_letters
-    from acme.runtime.settings import RUNTIME_STORE, Settings
-
-    stores = Stores(Settings(data_dir=data_dir, database_url=None, broker_url=None))
-    try:
-        await stores.open(RUNTIME_STORE, metadata=(dead_letters.metadata,))
-    finally:
-        await stores.dispose()
-
-
 def _kill_leftovers(runner: PlatformRunner) -> None:
     for status in runner.snapshot().values():
         if status.pid:
@@ -151,7 +133,6 @@ async def embedded_platform(
     killer = functools.partial(_kill_leftovers, runner)
     atexit.register(killer)
     try:
-        await _create_runtime_store(data_dir)
         await runner.start()  # raises (after stopping what started) if anything fails
         assert runner.gateway_url is not None and runner.broker_url is not None
         yield RunningPlatform(
