@@ -16,6 +16,7 @@ from generator._lint import lint
 from generator._model import Catalog
 from generator._problems import Problem
 from generator._render import RenderError, RenderResult, RenderWarning, render_catalog
+from generator._render._cache import Cache
 from generator._write import OutputError, WriteReport, expected_files, write_output
 
 __all__ = [
@@ -84,8 +85,12 @@ def _load(path: Path) -> Catalog:
         raise GenerateError(f"{path}: cannot load the catalog: {exc}", 2) from exc
 
 
-def render_folder(catalog_path: Path, out: Path) -> Rendered:
-    """Load and lint `catalog_path`, then render it for the package folder `out`."""
+def render_folder(catalog_path: Path, out: Path, *, cache: Cache | None = None) -> Rendered:
+    """Load and lint `catalog_path`, then render it for the package folder `out`.
+
+    `cache` defaults to the one the environment or the catalog's project names (see
+    `generator._render._cache`); pass ``Cache.off()`` to render without one.
+    """
     catalog = _load(catalog_path)
     errors = [p for p in lint(catalog) if p.severity == "error"]
     if errors:
@@ -97,16 +102,20 @@ def render_folder(catalog_path: Path, out: Path) -> Rendered:
             2,
         )
     try:
-        result = render_catalog(catalog, package_name=package)
+        if cache is None:
+            cache = Cache.for_catalog(catalog_path)
+        result = render_catalog(catalog, package_name=package, cache=cache)
     except RenderError as exc:
         raise GenerateError(f"cannot generate: {exc}", 1) from exc
     return Rendered(catalog, result, expected_files(result, catalog.root.resolve().name))
 
 
-def generate(catalog: str | Path, *, out: str | Path = "generated") -> Generated:
+def generate(
+    catalog: str | Path, *, out: str | Path = "generated", cache: Cache | None = None
+) -> Generated:
     """Write the package generated from `catalog` into `out` (only there)."""
     catalog_path, out_path = Path(catalog), Path(out)
-    rendered = render_folder(catalog_path, out_path)
+    rendered = render_folder(catalog_path, out_path, cache=cache)
     try:
         report = write_output(rendered.files, out_path, catalog_root=catalog_path)
     except OutputError as exc:
@@ -114,9 +123,11 @@ def generate(catalog: str | Path, *, out: str | Path = "generated") -> Generated
     return Generated(out_path, report, rendered.result.warnings)
 
 
-def check(catalog: str | Path, *, out: str | Path = "generated") -> Checked:
-    """Compare `out` with what `catalog` generates; writes nothing."""
+def check(
+    catalog: str | Path, *, out: str | Path = "generated", cache: Cache | None = None
+) -> Checked:
+    """Compare `out` with what `catalog` generates; writes nothing in `out`."""
     catalog_path, out_path = Path(catalog), Path(out)
-    rendered = render_folder(catalog_path, out_path)
+    rendered = render_folder(catalog_path, out_path, cache=cache)
     drifts = compare_folder(rendered.files, out_path)
     return Checked(out_path, len(rendered.files), tuple(drifts), rendered.result.warnings)

@@ -14,8 +14,9 @@ from pathlib import Path
 from generator._model import Catalog
 from generator._render import datastores, http, messages, package, registry, services
 from generator._render._artifact import Artifact
+from generator._render._cache import Cache
 from generator._render._datamodel import generate_models
-from generator._render._env import TEMPLATES_DIR
+from generator._render._env import TEMPLATES_DIR, use_cache
 from generator._render._errors import RenderError, RenderWarning
 from generator._render._format import format_python
 from generator._render._names import check_identifier
@@ -39,10 +40,16 @@ def render_catalog(
     templates: Path = TEMPLATES_DIR,
     read: Reader | None = None,
     format_code: bool = True,
+    cache: Cache | None = None,
 ) -> RenderResult:
-    """Render every generated file of `catalog`; `package_name` is the import name of the output."""
+    """Render every generated file of `catalog`; `package_name` is the import name of the output.
+
+    `cache` (off by default) keeps generated models and formatted files between runs; the
+    result is byte for byte the same with or without it.
+    """
     check_identifier(package_name, what="output package name")
-    view = CatalogView(catalog, package=package_name)
+    use_cache(cache or Cache.off(), templates)
+    view = CatalogView(catalog, package=package_name, cache=cache)
     message_batch = messages.prepare(view, read)
     http_batch = http.prepare(view, read)
     schemas = dict(message_batch.schemas)
@@ -52,7 +59,7 @@ def render_catalog(
             schemas[http.models_key(item)] = item.models
             names[http.models_key(item)] = ""  # component schemas keep their own names
     # One in-process call for every schema of the catalog.
-    code = generate_models(schemas, names)
+    code = generate_models(schemas, names, cache=cache)
     artifacts: list[Artifact] = [
         *package.build(view, templates),
         *messages.build(view, message_batch, code, templates),
@@ -69,7 +76,7 @@ def render_catalog(
         files[artifact.path] = artifact.text
         sources[artifact.path] = artifact.sources
     if format_code:
-        files = format_python(files, package=package_name)
+        files = format_python(files, package=package_name, cache=cache)
     return RenderResult(
         dict(sorted(files.items())), dict(sorted(sources.items())), tuple(view.warnings)
     )

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from generator._render._cache import Cache, dist_version, key_of
 from generator._render._errors import RenderError
 
 # Class name prefix schemas are prepared with; `generate_models` replaces it with the real name.
@@ -32,28 +33,54 @@ class Module:
     classes: tuple[str, ...]  # names of the classes defined in `body`
 
 
+# Options of every call; the three enums are named here and looked up when generating, so the
+# cache key can be computed without importing datamodel-code-generator (a third of a second).
+_ENUM_OPTIONS = {
+    "input_file_type": "InputFileType.JsonSchema",
+    "output_model_type": "DataModelType.PydanticV2BaseModel",
+    "target_python_version": "PythonVersion.PY_311",
+}
+_PLAIN_OPTIONS: dict[str, Any] = {
+    "use_annotated": True,
+    "field_constraints": True,
+    "snake_case_field": True,
+    "allow_population_by_field_name": True,
+    "use_standard_collections": True,
+    "use_union_operator": True,
+    "enum_field_as_literal": "all",
+    "use_schema_description": True,
+    "use_single_line_docstring": True,
+    "use_double_quotes": True,
+    "disable_timestamp": True,
+    "formatters": [],  # ruff formats everything afterwards, once
+}
+
+
 def _options(parent_scoped: bool) -> dict[str, Any]:
     from datamodel_code_generator.enums import DataModelType, InputFileType
     from datamodel_code_generator.format import PythonVersion
 
-    return {
-        "input_file_type": InputFileType.JsonSchema,
-        "output_model_type": DataModelType.PydanticV2BaseModel,
-        "target_python_version": PythonVersion.PY_311,
-        "use_annotated": True,
-        "field_constraints": True,
-        "snake_case_field": True,
-        "allow_population_by_field_name": True,
-        "use_standard_collections": True,
-        "use_union_operator": True,
-        "enum_field_as_literal": "all",
-        "use_schema_description": True,
-        "use_single_line_docstring": True,
-        "use_double_quotes": True,
-        "parent_scoped_naming": parent_scoped,
-        "disable_timestamp": True,
-        "formatters": [],  # ruff formats everything afterwards, once
+    enums = {
+        "InputFileType": InputFileType,
+        "DataModelType": DataModelType,
+        "PythonVersion": PythonVersion,
     }
+    options: dict[str, Any] = {}
+    for name, spelled in _ENUM_OPTIONS.items():
+        enum, _, member = spelled.partition(".")
+        options[name] = getattr(enums[enum], member)
+    plain = {k: list(v) if isinstance(v, list) else v for k, v in _PLAIN_OPTIONS.items()}
+    return {**options, **plain, "parent_scoped_naming": parent_scoped}
+
+
+def _cache_key(schema_json: str, parent_scoped: bool) -> str:
+    """Everything a module's code depends on: schema, tool version, options."""
+    options = json.dumps(
+        {**_ENUM_OPTIONS, **_PLAIN_OPTIONS, "parent_scoped_naming": parent_scoped},
+        sort_keys=True,
+    )
+    tool = dist_version("datamodel_code_generator", "datamodel-code-generator")
+    return key_of("models", (tool, options, MARKER, schema_json))
 
 
 def _generate_dir(folder: Path, parent_scoped: bool) -> dict[tuple[str, ...], str] | str:
@@ -74,6 +101,7 @@ def generate_models(
     names: Mapping[str, str],
     *,
     parent_scoped: bool = True,
+    cache: Cache | None = None,
 ) -> dict[str, str]:
     """Generate one module per schema; keys are module paths like ``messages/order_created``.
 
@@ -83,19 +111,46 @@ def generate_models(
     names unique across the modules of one call: unique prefixes keep a module's names
     independent of the other schemas. Identical schemas (copies under other ids) are
     generated once.
+
+    That independence is also what makes `cache` sound: a module's code (with `MARKER` put back
+    in place of its batch prefix) is stored under the schema's bytes, and only schemas without
+    an entry go through datamodel-code-generator, which is not even imported when none do.
     """
     first_of: dict[str, str] = {}  # schema JSON -> first key with it
     representative: dict[str, str] = {}
+    texts: dict[str, str] = {}
     for key, schema in schemas.items():
-        representative[key] = first_of.setdefault(json.dumps(schema), key)
+        text = json.dumps(schema)
+        representative[key] = first_of.setdefault(text, key)
+        texts[key] = text
     distinct = [key for key in schemas if representative[key] == key]
-    prefixes = {key: f"Zq{number:06d}x" for number, key in enumerate(distinct)}
-    batch = {key: _with_prefix(schemas[key], prefixes[key]) for key in distinct}
-    code = _generate_batch(batch, parent_scoped)
-    return {
-        key: rename_prefix(code[representative[key]], prefixes[representative[key]], names[key])
-        for key in schemas
-    }
+    cache = cache or Cache.off()
+    keys = {key: _cache_key(texts[key], parent_scoped) for key in distinct} if cache.enabled else {}
+    code: dict[str, str] = {}  # representative key -> code with MARKER as the class prefix
+    for key in keys:
+        hit = cache.get("models", keys[key])
+        if hit is not None:
+            code[key] = hit
+    missing = [key for key in distinct if key not in code]
+    prefixes = {key: f"Zq{number:06d}x" for number, key in enumerate(missing)}
+    batch = {key: _with_prefix(schemas[key], prefixes[key]) for key in missing}
+    generated = _generate_batch(batch, parent_scoped)
+    direct: dict[str, str] = {}  # representative key -> code still holding its batch prefix
+    for key in missing:
+        if MARKER in generated[key]:
+            direct[key] = generated[key]  # cannot tell MARKERs apart: rename it the old way
+            continue
+        code[key] = rename_prefix(generated[key], prefixes[key], MARKER)
+        if key in keys:
+            cache.put("models", keys[key], code[key])
+    out: dict[str, str] = {}
+    for key in schemas:
+        first = representative[key]
+        if first in direct:
+            out[key] = rename_prefix(direct[first], prefixes[first], names[key])
+        else:
+            out[key] = rename_prefix(code[first], MARKER, names[key])
+    return out
 
 
 def _with_prefix(schema: dict[str, Any], prefix: str) -> dict[str, Any]:

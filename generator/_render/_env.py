@@ -18,6 +18,7 @@ from typing import Any
 
 import jinja2
 
+from generator._render._cache import Cache, dist_version, key_of
 from generator._render._errors import RenderError
 from generator._render._names import check_identifier
 
@@ -156,6 +157,45 @@ def environment(templates: Path = TEMPLATES_DIR) -> jinja2.Environment:
     )
     env.globals["header"] = header
     return env
+
+
+def use_cache(cache: Cache, templates: Path = TEMPLATES_DIR) -> None:
+    """Keep the compiled templates of `templates` in `cache` (or stop, when it is off).
+
+    Jinja's own bytecode cache: an entry records the checksum of its template's source and is
+    ignored once the template changes. The folder is keyed by the Jinja version and every
+    option that shapes the compiled code, so an upgrade or a new option starts afresh.
+    """
+    env = environment(templates)
+    if cache.folder is None:
+        env.bytecode_cache = None
+        return
+    shape = (
+        env.block_start_string,
+        env.block_end_string,
+        env.variable_start_string,
+        env.variable_end_string,
+        env.comment_start_string,
+        env.comment_end_string,
+        env.line_statement_prefix,
+        env.line_comment_prefix,
+        env.trim_blocks,
+        env.lstrip_blocks,
+        env.newline_sequence,
+        env.keep_trailing_newline,
+        env.optimized,
+        str(env.autoescape),
+        sorted(env.extensions),
+        str(templates.resolve()),
+    )
+    key = key_of("jinja", (dist_version("jinja2", "Jinja2"), repr(shape)))
+    folder = cache.folder / "jinja" / key[:32]
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        env.bytecode_cache = None
+        return
+    env.bytecode_cache = jinja2.FileSystemBytecodeCache(str(folder))
 
 
 def render_template(name: str, templates: Path = TEMPLATES_DIR, **context: Any) -> str:

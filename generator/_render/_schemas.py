@@ -166,15 +166,18 @@ def _normalise(parts: tuple[str, ...]) -> list[str]:
 
 
 def has_file_refs(schema: Any) -> bool:
-    found = False
-
-    def check(ref: str) -> str:
-        nonlocal found
-        found = found or not ref.startswith("#")
-        return ref
-
-    _walk_refs(copy.deepcopy(schema), check)
-    return found
+    """True when some ``$ref`` names another file (anything not starting with ``#``)."""
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and not ref.startswith("#"):
+                return True
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False
 
 
 def prepare(schema: dict[str, Any], class_name: str, path: str, read: Reader) -> dict[str, Any]:

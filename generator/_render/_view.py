@@ -29,6 +29,7 @@ from generator._model import (
     Service,
     System,
 )
+from generator._render._cache import Cache
 from generator._render._errors import RenderWarning
 from generator._render._names import class_name, module_name, version_suffix
 from generator._resolve import find_version, sort_newest_first
@@ -86,9 +87,13 @@ def _versions_by_id(items: Iterable[R], duplicates: list[Resource]) -> dict[str,
 class CatalogView:
     """Read-only lookups over one `Catalog`; collects render warnings as it goes."""
 
-    def __init__(self, catalog: Catalog, *, package: str = "generated") -> None:
+    def __init__(
+        self, catalog: Catalog, *, package: str = "generated", cache: Cache | None = None
+    ) -> None:
         self.catalog = catalog
         self.package = package
+        self.cache = cache or Cache.off()  # for renderers with slow, pure steps
+        self._source_paths: dict[str, str] = {}
         self.root_name = catalog.root.resolve().name or "catalog"
         self._warnings: set[RenderWarning] = set()
         duplicates: list[Resource] = []
@@ -116,7 +121,11 @@ class CatalogView:
 
     def source_path(self, path: str) -> str:
         """A catalog-relative path as written in headers and the manifest (``catalog/...``)."""
-        return str(PurePosixPath(self.root_name) / PurePosixPath(path))
+        found = self._source_paths.get(path)
+        if found is None:
+            found = str(PurePosixPath(self.root_name) / PurePosixPath(path))
+            self._source_paths[path] = found
+        return found
 
     # -- resolution ---------------------------------------------------------------------
     @staticmethod

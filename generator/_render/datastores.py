@@ -8,50 +8,55 @@ runtime can create the schema on SQLite and PostgreSQL alike. `metadata` mirrors
 from __future__ import annotations
 
 import functools
+import json
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
-
-import sqlglot
-from sqlglot import exp
-from sqlglot.errors import SqlglotError
+from typing import TYPE_CHECKING, Any
 
 from generator._model import Catalog, Container
 from generator._render._artifact import Artifact, as_texts
+from generator._render._cache import Cache, dist_version, key_of
 from generator._render._env import TEMPLATES_DIR, render_template, sentence
 from generator._render._errors import RenderError
 from generator._render._names import check_identifier, module_name
 from generator._render._view import CatalogView
 
+if TYPE_CHECKING:  # sqlglot is imported when a script is parsed: a tenth of a second
+    from sqlglot import exp
+
 _RESERVED = frozenset({"DDL", "metadata", "annotations", "text", "Column", "MetaData", "Table"})
-_TYPES: dict[exp.DType, str] = {
-    exp.DType.UUID: "Uuid(as_uuid=False)",
-    exp.DType.TEXT: "String",
-    exp.DType.INT: "Integer",
-    exp.DType.SMALLINT: "Integer",
-    exp.DType.TINYINT: "Integer",
-    exp.DType.SERIAL: "Integer",
-    exp.DType.BIGINT: "BigInteger",
-    exp.DType.BIGSERIAL: "BigInteger",
-    exp.DType.BOOLEAN: "Boolean",
-    exp.DType.TIMESTAMPTZ: "DateTime(timezone=True)",
-    exp.DType.TIMESTAMP: "DateTime()",
-    exp.DType.DATE: "Date",
-    exp.DType.TIME: "Time",
-    exp.DType.JSON: "JSON",
-    exp.DType.JSONB: "JSON",
-    exp.DType.DOUBLE: "Float",
-    exp.DType.FLOAT: "Float",
-    exp.DType.VARBINARY: "LargeBinary",
-    exp.DType.BINARY: "LargeBinary",
-}
 _CREATE_TABLE = re.compile(r"^\s*CREATE\s+(?:\w+\s+)*TABLE\b", re.IGNORECASE)
-_SIZED = {
-    exp.DType.CHAR,
-    exp.DType.VARCHAR,
-    exp.DType.NCHAR,
-    exp.DType.NVARCHAR,
-}
+
+
+@functools.cache
+def _sql_types() -> tuple[dict[Any, str], frozenset[Any]]:
+    """SQLAlchemy type of each sqlglot data type, and the sized string types."""
+    from sqlglot import exp
+
+    types = {
+        exp.DType.UUID: "Uuid(as_uuid=False)",
+        exp.DType.TEXT: "String",
+        exp.DType.INT: "Integer",
+        exp.DType.SMALLINT: "Integer",
+        exp.DType.TINYINT: "Integer",
+        exp.DType.SERIAL: "Integer",
+        exp.DType.BIGINT: "BigInteger",
+        exp.DType.BIGSERIAL: "BigInteger",
+        exp.DType.BOOLEAN: "Boolean",
+        exp.DType.TIMESTAMPTZ: "DateTime(timezone=True)",
+        exp.DType.TIMESTAMP: "DateTime()",
+        exp.DType.DATE: "Date",
+        exp.DType.TIME: "Time",
+        exp.DType.JSON: "JSON",
+        exp.DType.JSONB: "JSON",
+        exp.DType.DOUBLE: "Float",
+        exp.DType.FLOAT: "Float",
+        exp.DType.VARBINARY: "LargeBinary",
+        exp.DType.BINARY: "LargeBinary",
+    }
+    sized = frozenset({exp.DType.CHAR, exp.DType.VARCHAR, exp.DType.NCHAR, exp.DType.NVARCHAR})
+    return types, sized
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,11 @@ def split_statements(sql: str) -> list[str]:
     Quotes are respected, so ``--`` or ``;`` inside a string literal stay where they are. Each
     statement keeps its own line breaks and indentation, with blank lines removed.
     """
+    return list(_split_statements(sql))
+
+
+@functools.lru_cache(maxsize=256)
+def _split_statements(sql: str) -> tuple[str, ...]:  # cached: every script is split twice
     statements: list[str] = []
     current: list[str] = []
     i = 0
@@ -114,7 +124,7 @@ def split_statements(sql: str) -> list[str]:
         text = "\n".join(line for line in lines if line.strip())
         if text.strip():
             out.append(_dedent_first(text))
-    return out
+    return tuple(out)
 
 
 def _dedent_first(text: str) -> str:
@@ -124,18 +134,21 @@ def _dedent_first(text: str) -> str:
 
 
 def _column_type(column: exp.ColumnDef, notes: list[str]) -> str:
+    from sqlglot import exp
+
+    types, sized = _sql_types()
     kind = column.args.get("kind")
     if not isinstance(kind, exp.DataType):
         notes.append(f"column {column.name} has no type; mapped to String")
         return "String"
     dtype = kind.this
     sizes = [e.sql() for e in kind.expressions]
-    if dtype in _SIZED:
+    if dtype in sized:
         return f"String({int(sizes[0])})" if sizes and sizes[0].isdigit() else "String"
     if dtype == exp.DType.DECIMAL:
         digits = [s for s in sizes if s.isdigit()]
         return f"Numeric({', '.join(digits)})" if digits else "Numeric"
-    mapped = _TYPES.get(dtype)
+    mapped = types.get(dtype)
     if mapped is None:
         notes.append(f"column {column.name}: type {kind.sql()} has no mapping; using String")
         return "String"
@@ -143,6 +156,8 @@ def _column_type(column: exp.ColumnDef, notes: list[str]) -> str:
 
 
 def _table(create: exp.Create, notes: list[str], taken: set[str]) -> TableInfo:
+    from sqlglot import exp
+
     schema = create.this
     table = schema.this if isinstance(schema, exp.Schema) else schema
     name = table.name
@@ -186,7 +201,7 @@ def tables_of(container: Container, view: CatalogView) -> list[TableInfo]:
         return []
     where = container.sql_path or container.source.path
     try:
-        tables, notes = _parse_tables(container.sql)
+        tables, notes = _tables_cached(container.sql, view.cache)
     except RenderError as exc:
         raise RenderError(f"{where}: {exc}") from exc
     for note in notes:
@@ -194,12 +209,53 @@ def tables_of(container: Container, view: CatalogView) -> list[TableInfo]:
     return list(tables)
 
 
+_Parsed = tuple[tuple[TableInfo, ...], tuple[str, ...]]
+
+
+def _tables_cached(sql: str, cache: Cache) -> _Parsed:
+    """`_parse_tables`, through the cache when there is one (then sqlglot is not imported)."""
+    if not cache.enabled:
+        return _parse_tables(sql)
+    key = key_of("tables", (dist_version("sqlglot", "sqlglot"), sql))
+    hit = cache.get("tables", key)
+    if hit is not None:
+        try:
+            return _from_json(hit)
+        except (ValueError, KeyError, TypeError):
+            pass  # an entry of another layout: parse again and replace it
+    parsed = _parse_tables(sql)
+    cache.put("tables", key, json.dumps(_to_json(parsed), sort_keys=True))
+    return parsed
+
+
+def _to_json(parsed: _Parsed) -> dict[str, Any]:
+    tables, notes = parsed
+    return {"tables": [asdict(table) for table in tables], "notes": list(notes)}
+
+
+def _from_json(text: str) -> _Parsed:
+    data = json.loads(text)
+    tables = tuple(
+        TableInfo(
+            str(table["name"]),
+            str(table["variable"]),
+            tuple(ColumnInfo(**column) for column in table["columns"]),
+        )
+        for table in data["tables"]
+    )
+    return tables, tuple(str(note) for note in data["notes"])
+
+
 @functools.lru_cache(maxsize=256)
-def _parse_tables(sql: str) -> tuple[tuple[TableInfo, ...], tuple[str, ...]]:
+def _parse_tables(sql: str) -> _Parsed:
     """Tables of one SQL script, and notes on columns it could not map (cached by text).
 
     Only CREATE TABLE statements go to sqlglot: the rest (indexes...) has no table to describe.
     """
+    import sqlglot
+    from sqlglot import exp
+    from sqlglot.errors import SqlglotError
+
     notes: list[str] = []
     taken: set[str] = set()
     tables: list[TableInfo] = []
