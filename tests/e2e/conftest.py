@@ -40,7 +40,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 async def platform(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[RunningPlatform]:
     data_dir = tmp_path_factory.mktemp("acme-e2e")
     _LOG_DIR[:] = [data_dir / "logs"]
-    async with embedded_platform(data_dir) as running:
+    # Picking takes 4-6 s here (default 1-3 s): an order stays cancellable long enough for
+    # test_cancellation to cancel it before fulfilment starts, without racing the warehouse.
+    env = {"ACME_WAREHOUSE_PICKING_DELAY_MIN": "4", "ACME_WAREHOUSE_PICKING_DELAY_MAX": "6"}
+    async with embedded_platform(data_dir, env=env) as running:
         yield running
 
 

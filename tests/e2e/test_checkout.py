@@ -8,25 +8,29 @@ record of what was charged.
 
 from __future__ import annotations
 
-import uuid
-from typing import Any
-
 import pytest
 
 from acme.client import AcmeClient, ApiError
 from benchmarks.embedded import RunningPlatform
-from generated.messages.get_checkout import GetCheckoutResponse
 
 from .helpers import (
     ADDRESS,
     E2E,
     ShopperSession,
     StripeSandbox,
+    cart_status,
+    checkout_cart,
+    checkout_row,
     dead_letters_of,
     eventually,
-    one,
+    key,
+    norm,
+    orders_of,
+    payments_of,
+    reservations_of,
     rows,
     seed_product,
+    stock_row,
 )
 
 pytestmark = E2E
@@ -34,103 +38,6 @@ pytestmark = E2E
 # After create-order the order moves on by itself (CONFIRMED -> AWAITING_FULFILMENT, then
 # the warehouse and carrier take it further), so "confirmed" is any status from there on.
 CONFIRMED_OR_LATER = {"CONFIRMED", "AWAITING_FULFILMENT", "FULFILLING", "COMPLETED", "ON_HOLD"}
-SAGA_TIMEOUT = 60.0
-
-
-def key(value: uuid.UUID | str) -> str:
-    """The hex form of a UUID; stores compare through `norm(column)`, whatever form they keep."""
-    return uuid.UUID(str(value)).hex
-
-
-def norm(column: str) -> str:
-    # Stores may keep UUIDs as 32 hex digits (SQLAlchemy's Uuid on SQLite) or with dashes.
-    return f"lower(replace({column}, '-', ''))"
-
-
-async def checkout_cart(
-    shopper: ShopperSession,
-    product_id: uuid.UUID,
-    quantity: int,
-    *,
-    payment_method: str = "pm_card_visa",
-) -> tuple[GetCheckoutResponse, str]:
-    """Cart with one line, checked out; returns the terminal checkout and its correlation id."""
-    me = shopper.client
-    cart = await me.create_cart(shopper.customer_id)
-    cart = await me.add_item(cart.cart_id, product_id, quantity, wait=15.0)
-    assert [(i.product_id, i.quantity) for i in cart.items] == [(product_id, quantity)]
-    correlation_id = str(uuid.uuid4())
-    started = await me.checkout(
-        cart.cart_id,
-        shopper.customer_id,
-        payment_method=payment_method,
-        delivery_address=ADDRESS,
-        correlation_id=correlation_id,
-    )
-    assert started.checkout_id is not None, "the checkout answer names no checkoutId"
-    assert started.status in ("CHECKING_OUT", "CHECKED_OUT", "OPEN")
-    checkout = await me.wait_for_checkout(started.checkout_id, timeout=SAGA_TIMEOUT)
-    assert checkout.cart_id == cart.cart_id
-    assert checkout.customer_id == shopper.customer_id
-    return checkout, correlation_id
-
-
-def stock_row(platform: RunningPlatform, product_id: uuid.UUID) -> dict[str, Any]:
-    with platform.store("inventory-database") as conn:
-        return one(
-            conn,
-            "SELECT available, reserved, sold, restocked FROM stock "
-            f"WHERE {norm('product_id')} = ?",
-            key(product_id),
-        )
-
-
-def reservations_of(platform: RunningPlatform, checkout_id: uuid.UUID) -> list[dict[str, Any]]:
-    with platform.store("inventory-database") as conn:
-        return rows(
-            conn,
-            "SELECT reservation_id, status, release_reason FROM reservations "
-            f"WHERE {norm('checkout_id')} = ?",
-            key(checkout_id),
-        )
-
-
-def payments_of(platform: RunningPlatform, checkout: GetCheckoutResponse) -> list[dict[str, Any]]:
-    with platform.store("payment-database") as conn:
-        return rows(
-            conn,
-            "SELECT payment_id, status, amount_cents, currency, processor_reference, "
-            "failure_reason FROM payments "
-            f"WHERE {norm('order_id')} = ? OR {norm('checkout_id')} = ?",
-            key(checkout.order_id),
-            key(checkout.checkout_id),
-        )
-
-
-def orders_of(platform: RunningPlatform, checkout: GetCheckoutResponse) -> list[dict[str, Any]]:
-    with platform.store("order-database") as conn:
-        return rows(
-            conn,
-            f"SELECT * FROM orders WHERE {norm('order_id')} = ? OR {norm('checkout_id')} = ?",
-            key(checkout.order_id),
-            key(checkout.checkout_id),
-        )
-
-
-def checkout_row(platform: RunningPlatform, checkout_id: uuid.UUID) -> dict[str, Any]:
-    with platform.store("checkout-database") as conn:
-        return one(
-            conn,
-            "SELECT status, failure_reason, total_cents, currency, reservation_id, payment_id "
-            f"FROM checkouts WHERE {norm('checkout_id')} = ?",
-            key(checkout_id),
-        )
-
-
-def cart_status(platform: RunningPlatform, cart_id: uuid.UUID) -> str:
-    with platform.store("cart-database") as conn:
-        row = one(conn, f"SELECT status FROM carts WHERE {norm('cart_id')} = ?", key(cart_id))
-    return str(row["status"])
 
 
 async def test_happy_path_confirms_the_order_and_charges_once(
