@@ -52,3 +52,6 @@ bench: $(STAMP) ## checkout benchmark (prints figures and ratios)
 
 clean: ## remove runtime data (SQLite files, JetStream store)
 	rm -rf data
+
+conformance: $(STAMP) ## system + conformance tests on each broker/database (scripts/conformance.sh)
+	scripts/conformance.sh $(CONFIGS)

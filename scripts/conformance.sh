@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Conformance run: the same tests on each broker and database, chosen by configuration only.
+#
+#   scripts/conformance.sh [CONFIG...]      (make conformance)
+#
+# CONFIG is any of: embedded nats-pg rabbit-pg redis-pg kafka-pg (default: all of them).
+#   embedded   the default: embedded NATS (JetStream), one SQLite file per store
+#   nats-pg    NATS with JetStream on 127.0.0.1:4222, PostgreSQL on 127.0.0.1:5432 for every store
+#   rabbit-pg  RabbitMQ on 127.0.0.1:5672 (guest/guest), PostgreSQL
+#   redis-pg   Redis streams on 127.0.0.1:6379, PostgreSQL
+#   kafka-pg   a Kafka-compatible broker on 127.0.0.1:9092 (or KAFKA_URL), PostgreSQL
+#
+# The tests read ACME_TEST_BROKER_URL / ACME_TEST_DATABASE_URL (tests/systems/harness.py) and
+# nothing else changes between configurations. A configuration whose server does not answer is
+# reported as unavailable, not failed. Environment:
+#   CONFORMANCE_TESTS  test paths (default: tests/conformance tests/systems)
+#   PYTEST_ARGS        extra pytest arguments (e.g. "-x" or "-k checkout")
+#   PG_URL             database template (default postgresql+asyncpg://postgres@127.0.0.1:5432/acme_{store})
+#   KAFKA_URL          default kafka://127.0.0.1:9092
+#   CONFORMANCE_LOGS   a folder to keep each configuration's pytest output in
+# tests/e2e runs in the embedded configuration only: its platform fixture starts its own
+# embedded broker and ignores the ACME_ variables (see the summary's note).
+set -u
+cd "$(dirname "$0")/.."
+
+PY=${PY:-.venv/bin/python}
+PG_URL=${PG_URL:-'postgresql+asyncpg://postgres@127.0.0.1:5432/acme_{store}'}
+KAFKA_URL=${KAFKA_URL:-kafka://127.0.0.1:9092}
+TESTS=${CONFORMANCE_TESTS:-tests/conformance tests/systems}
+ALL=(embedded nats-pg rabbit-pg redis-pg kafka-pg)
+CONFIGS=("$@")
+[ ${#CONFIGS[@]} -eq 0 ] && CONFIGS=("${ALL[@]}")
+
+OUT=$(mktemp -d "${TMPDIR:-/tmp}/acme-conformance.XXXXXX")
+trap 'rm -rf "$OUT"' EXIT
+
+broker_of() {
+    case "$1" in
+        embedded) echo "" ;;
+        nats-pg) echo "nats://127.0.0.1:4222" ;;
+        rabbit-pg) echo "amqp://guest:guest@127.0.0.1:5672/" ;;
+        redis-pg) echo "redis://127.0.0.1:6379" ;;
+        kafka-pg) echo "$KAFKA_URL" ;;
+        *) return 1 ;;
+    esac
+}
+
+# host:port of a broker or database URL
+endpoint() {
+    "$PY" - "$1" <<'EOF'
+import sys
+from urllib.parse import urlsplit
+url = urlsplit(sys.argv[1].replace("{store}", "x"))
+defaults = {"nats": 4222, "amqp": 5672, "redis": 6379, "kafka": 9092}
+scheme = url.scheme.split("+")[0]
+print(f"{url.hostname or '127.0.0.1'}:{url.port or defaults.get(scheme, 5432)}")
+EOF
+}
+
+answers() {
+    local host=${1%:*} port=${1##*:}
+    (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null
+}
+
+e2e_here=""
+if [ -d tests/e2e ] && ls tests/e2e/test_*.py >/dev/null 2>&1; then
+    e2e_here=tests/e2e
+fi
+
+declare -a ROWS
+status=0
+for config in "${CONFIGS[@]}"; do
+    if ! broker=$(broker_of "$config"); then
+        echo "unknown configuration '$config'; known: ${ALL[*]}" >&2
+        exit 2
+    fi
+    database=""
+    [ "$config" != embedded ] && database=$PG_URL
+    missing=""
+    for url in $broker $database; do
+        ep=$(endpoint "$url")
+        answers "$ep" || missing="$missing $ep"
+    done
+    if [ -n "$missing" ]; then
+        ROWS+=("$config|${broker:-embedded NATS}|$([ -n "$database" ] && echo postgresql || echo sqlite)|unavailable: nothing answers on$missing")
+        continue
+    fi
+    paths=$TESTS
+    [ "$config" = embedded ] && [ -n "$e2e_here" ] && paths="$paths $e2e_here"
+    echo "=== $config: broker=${broker:-embedded} database=${database:-sqlite} tests=$paths" >&2
+    started=$(date +%s)
+    # shellcheck disable=SC2086  # word splitting of the path and argument lists is wanted
+    ACME_TEST_BROKER_URL=$broker ACME_TEST_DATABASE_URL=$database \
+        "$PY" -m pytest -q -p no:cacheprovider --junitxml="$OUT/$config.xml" \
+        ${PYTEST_ARGS:-} $paths >"$OUT/$config.log" 2>&1
+    code=$?
+    elapsed=$(($(date +%s) - started))
+    tail -n 40 "$OUT/$config.log" | grep -E "^(FAILED|ERROR) " >&2 || true
+    [ $code -ne 0 ] && status=1
+    counts=$("$PY" - "$OUT/$config.xml" <<'EOF'
+import sys
+import xml.etree.ElementTree as ET
+try:
+    root = ET.parse(sys.argv[1]).getroot()
+except (OSError, ET.ParseError) as exc:
+    print(f"no report ({exc})")
+    raise SystemExit
+suites = [root] if root.tag == "testsuite" else list(root)
+total = {k: sum(int(s.get(k, 0)) for s in suites) for k in ("tests", "failures", "errors", "skipped")}
+passed = total["tests"] - total["failures"] - total["errors"] - total["skipped"]
+print(f"{passed} passed, {total['failures']} failed, {total['errors']} errors, {total['skipped']} skipped")
+EOF
+)
+    ROWS+=("$config|${broker:-embedded NATS}|$([ -n "$database" ] && echo postgresql || echo sqlite)|$counts in ${elapsed}s")
+    if [ -n "${CONFORMANCE_LOGS:-}" ]; then
+        mkdir -p "$CONFORMANCE_LOGS" && cp "$OUT/$config.log" "$CONFORMANCE_LOGS/"
+    fi
+done
+
+printf '\n%-13s  %-36s  %-10s  %s\n' configuration broker database result
+printf '%-13s  %-36s  %-10s  %s\n' ------------- ------------------------------------ ---------- ------
+for row in "${ROWS[@]}"; do
+    IFS='|' read -r config broker database result <<<"$row"
+    printf '%-13s  %-36s  %-10s  %s\n' "$config" "$broker" "$database" "$result"
+done
+if [ -n "$e2e_here" ]; then
+    echo "note: $e2e_here ran in 'embedded' only (its platform fixture ignores ACME_TEST_* settings)"
+fi
+exit $status
