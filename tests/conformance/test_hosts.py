@@ -42,7 +42,7 @@ def _known(difference: Difference) -> bool:
 async def test_host_agrees_with_the_catalog(
     host: str, documents: dict[str, dict[str, Any]], broker_url: str, tmp_path: Path
 ) -> None:
-    settings = harness.test_settings(tmp_path, broker_url)
+    settings = harness.settings_for_tests(tmp_path, broker_url)
     try:
         load_implementation(host, settings.implementation_packages)
     except ConfigurationError as exc:

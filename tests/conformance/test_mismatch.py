@@ -44,7 +44,7 @@ SHOPPING_EVENTS = "channels/shopping.events/index.mdx"
 async def promotion(
     tmp_path: Path, broker_url: str, before_start: Callable[[SystemApp], None] | None = None
 ) -> AsyncIterator[SystemApp]:
-    settings = harness.test_settings(tmp_path / "data", broker_url)
+    settings = harness.settings_for_tests(tmp_path / "data", broker_url)
     app = SystemApp(load_host(HOST), settings)
     importlib.import_module("acme.systems.promotion").create(app)
     if before_start is not None:

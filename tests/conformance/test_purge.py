@@ -31,7 +31,7 @@ async def _consume(
 ) -> list[bytes]:
     """Start a consumer of `subject` in `group` (after purging, or not), publish b"new",
     and return what it received until b"new" arrived."""
-    settings = harness.test_settings(tmp_path, url)
+    settings = harness.settings_for_tests(tmp_path, url)
     got: list[bytes] = []
     arrived = asyncio.Event()
 
@@ -60,7 +60,7 @@ async def _consume(
 async def _leave_a_message_behind(url: str, tmp_path: Path, subject: str, group: str) -> None:
     """The group exists (queue, durable, consumer group) and has b"old" waiting."""
     await _consume(url, tmp_path, subject, group, purge=False)
-    publisher = create_transport(url, harness.test_settings(tmp_path, url))
+    publisher = create_transport(url, harness.settings_for_tests(tmp_path, url))
     await publisher.connect()
     try:
         await publisher.publish(subject, b"old", {"message-type": "probe"})

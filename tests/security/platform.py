@@ -21,7 +21,7 @@ from argon2 import PasswordHasher, profiles
 from acme.runtime.auth import issue_token
 from acme.runtime.embedded_nats import EmbeddedNats
 from acme.runtime.settings import Settings
-from tests.systems.harness import SystemHarness, running_system, test_settings
+from tests.systems.harness import SystemHarness, running_system, settings_for_tests
 
 __all__ = ["Platform", "cheap_argon2"]
 
@@ -68,7 +68,7 @@ class Platform:
     @property
     def auth_settings(self) -> Settings:
         """The settings tokens are signed and checked with (the harness's test secret)."""
-        return test_settings(self.data_dir, "nats://unused", **self.settings)
+        return settings_for_tests(self.data_dir, "nats://unused", **self.settings)
 
     def token(self, subject: str, *roles: str, **changes: Any) -> str:
         """A token every system of this platform accepts."""

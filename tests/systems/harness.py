@@ -61,7 +61,7 @@ TEST_DATABASE_URL = "ACME_TEST_DATABASE_URL"
 _RUN = uuid.uuid4().hex[:6]  # databases of this test session share this tag
 
 
-def test_settings(data_dir: Path, nats_url: str, **changes: Any) -> Settings:
+def settings_for_tests(data_dir: Path, nats_url: str, **changes: Any) -> Settings:
     """Fast retries and polling, a private data dir, nothing read from a developer's .env."""
     values: dict[str, Any] = {
         "data_dir": data_dir,
@@ -312,7 +312,7 @@ async def running_system(
     **settings_changes: Any,
 ) -> AsyncIterator[SystemHarness]:
     """Start `host_id` (e.g. "cart-system") with its real implementation package."""
-    settings = test_settings(data_dir, nats_url, **settings_changes)
+    settings = settings_for_tests(data_dir, nats_url, **settings_changes)
     app = SystemApp(load_host(host_id), settings, clock=clock)
     shared = bool(os.environ.get(TEST_BROKER_URL)) and settings.broker_url != nats_url
     if shared:
