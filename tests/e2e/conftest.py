@@ -2,8 +2,9 @@
 
 `platform` starts every process of the catalog with the supervisor's runner (embedded NATS,
 one SQLite file per store in a temporary data dir, the simulators, the gateway on a free port)
-and stops it when the session ends, also after failures. Every test module here sets
+and stops it when the session ends, also after failures. Every end-to-end module here sets
 `pytestmark = E2E`: marked `e2e`, run on the session's event loop (where the platform lives).
+test_client.py is the exception: unit tests of acme.client on a mock transport.
 
 Run them with `pytest -m e2e tests/e2e`; `make test-fast` skips them.
 """
