@@ -1,4 +1,10 @@
-"""Fixtures for system tests: one embedded NATS per test module, a private data dir per test."""
+"""Fixtures for system tests: an embedded NATS per test, a private data dir per test.
+
+A NATS server per test, not per module: a system stopped by an earlier test leaves its durable
+pull consumers' outstanding pull requests behind, and JetStream hands new messages to those dead
+requests first, so the next test would see its deliveries only after the ack wait. A server
+starts in about 25 ms.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,7 @@ from acme.runtime.embedded_nats import EmbeddedNats
 from tests.systems.harness import drop_test_databases
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server = EmbeddedNats(tmp_path_factory.mktemp("nats"))
     server.start()

@@ -1,26 +1,9 @@
-"""Fixtures of these tests: a NATS server per test (a stopped system's pending JetStream pull
-request, 5 s expiry, would otherwise take the next test's first command and hold it for the ack
-wait) and cheap argon2 parameters."""
+"""Fixtures of these tests: cheap argon2 parameters."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from argon2 import PasswordHasher, profiles
-
-from acme.runtime.embedded_nats import EmbeddedNats
-
-
-@pytest.fixture
-def nats_url(tmp_path: Path) -> Iterator[str]:
-    server = EmbeddedNats(tmp_path / "nats")
-    server.start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
-from acme.runtime.embedded_nats import EmbeddedNats
 from acme.systems.inventory import store
 from acme.systems.inventory.handlers import ExpirySweep
 from acme.systems.inventory.settings import InventorySettings
@@ -51,15 +50,6 @@ async def eventually(
     return value
 
 
-@pytest.fixture
-def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A broker per test: a stopped system's durable consumers do not linger into the next."""
-    server = EmbeddedNats(tmp_path_factory.mktemp("nats"))
-    server.start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -18,7 +18,6 @@ import httpx
 import pytest
 import uvicorn
 
-from acme.runtime.embedded_nats import EmbeddedNats
 from acme.simulators.stripe import DEFAULT_WEBHOOK_SECRET, SandboxSettings, create_app
 from acme.systems.payment_processing import store
 from tests.systems.harness import Captured, SystemHarness, running_system
@@ -132,15 +131,6 @@ class Rig:
         return sum(n for o, n in counts.items() if o.value == outcome)
 
 
-@pytest.fixture
-def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A broker per test: a stopped system's durable consumers do not linger into the next."""
-    server = EmbeddedNats(tmp_path_factory.mktemp("nats"))
-    server.start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
 
 
 @pytest.fixture
