@@ -322,7 +322,7 @@ class PlatformMetrics:
             for s in self.nodes(window=window, now=now).values()
         ]
         return Table(
-            f"Per system, last {window:g} s",
+            f"Per system, last {window:.3g} s",
             (
                 "system",
                 "sent",
@@ -485,7 +485,7 @@ def live_systems_map(
         if (source, target) not in documented and source in drawn and target in drawn and rate:
             edges.append(Edge(source, target, f"{rate:.1f}/s undocumented", dashed=True))
     stamp = time.strftime("%H:%M:%S", time.localtime(metrics.clock() if now is None else now))
-    title = f"Live systems map · last {window:g} s · {stamp}"
+    title = f"Live systems map · last {window:.3g} s · {stamp}"
     diagram = Diagram(title, nodes, edges, direction=base.direction)
     return LiveSystemsMap(title, diagram, metrics.rates(window=window, now=now), stats)
 
