@@ -669,7 +669,7 @@ def flat_2020_12_metaschema() -> dict[str, Any]:
 
 
 def _validators() -> Any:
-    import jsonschema.validators  # type: ignore[import-untyped]
+    import jsonschema.validators
 
     return jsonschema.validators
 

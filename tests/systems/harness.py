@@ -76,7 +76,7 @@ def settings_for_tests(data_dir: Path, nats_url: str, **changes: Any) -> Setting
         "jwt_secret": JWT_SECRET,
     }
     values.update(changes)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 def _test_database_url(data_dir: Path) -> str | None:
@@ -251,9 +251,7 @@ class SystemHarness:
         an answer of None replies with an error."""
 
         async def on_request(msg: Msg) -> None:
-            result = answer(json.loads(msg.data))
-            if asyncio.iscoroutine(result):
-                result = await result
+            result = await _answered(answer, json.loads(msg.data))
             if result is None:
                 await self._nc.publish(msg.reply, b"", headers={REPLY_ERROR: "refused by test"})
             else:
@@ -273,9 +271,7 @@ class SystemHarness:
         transport = create_transport(self.settings.broker_url, self.settings)
 
         async def on_request(delivery: Delivery) -> Reply:
-            result = answer(json.loads(delivery.body))
-            if asyncio.iscoroutine(result):
-                result = await result
+            result = await _answered(answer, json.loads(delivery.body))
             if result is None:
                 return Reply(b"", {REPLY_ERROR: "refused by test"})
             return Reply(dump_payload(result))
@@ -350,6 +346,16 @@ async def running_system(
             await responder.close()
         await app.stop()
         await nc.drain()
+
+
+async def _answered(
+    answer: Callable[[dict[str, Any]], Awaitable[BaseModel | None] | BaseModel | None],
+    request: dict[str, Any],
+) -> BaseModel | None:
+    result = answer(request)
+    if isinstance(result, BaseModel) or result is None:
+        return result
+    return await result
 
 
 def _subject_roots() -> list[str]:
