@@ -23,9 +23,11 @@ install: $(STAMP) ## create .venv and install everything (run by every other tar
 up: $(STAMP) ## run the whole platform: embedded NATS, SQLite, simulators, gateway on :8080
 	$(VENV)/bin/acme up
 
-test: $(STAMP) ## the CI suite: catalog lint, drift check, tests
+test: $(STAMP) ## the CI suite: catalog lint, drift check, code lint and types, tests
 	$(PY) -m generator lint --strict catalog
 	$(PY) -m generator check catalog
+	$(VENV)/bin/ruff check generator acme tests benchmarks
+	$(VENV)/bin/mypy generator generated acme
 	$(PY) -m pytest -q
 
 test-fast: $(STAMP) ## tests without the end-to-end ones
@@ -44,8 +46,8 @@ fmt: $(STAMP) ## format hand-written code
 	$(VENV)/bin/ruff format generator acme tests benchmarks
 	$(VENV)/bin/ruff check --fix generator acme tests benchmarks
 
-typecheck: $(STAMP) ## mypy --strict on the generator and the generated code
-	$(VENV)/bin/mypy generator generated
+typecheck: $(STAMP) ## mypy --strict on the generator, the generated code and the platform
+	$(VENV)/bin/mypy generator generated acme
 
 bench: $(STAMP) ## checkout benchmark (prints figures and ratios)
 	$(PY) -m benchmarks.checkout
@@ -55,3 +57,7 @@ clean: ## remove runtime data (SQLite files, JetStream store)
 
 conformance: $(STAMP) ## system + conformance tests on each broker/database (scripts/conformance.sh)
 	scripts/conformance.sh $(CONFIGS)
+
+.PHONY: faults
+faults: $(STAMP) ## fault suite on the whole platform (~6 min): prints the invariant table
+	$(PY) -m tests.faults

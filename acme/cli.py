@@ -653,7 +653,7 @@ def conformance(
     for report in reports:
         cells = [
             Text(s, style=CHECK_STYLES[s])
-            for s in map(report.status, ("asyncapi", "introspection"))
+            for s in (report.status("asyncapi"), report.status("introspection"))
         ]
         note = report.error or "; ".join(f"{k}: {v}" for k, v in report.skipped.items())
         table.add_row(report.host, *cells, _cell(note, 100))

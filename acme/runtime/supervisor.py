@@ -189,23 +189,23 @@ def platform_from_catalog(
 
     routes: list[RouteSpec] = []
     for sid, module_name in sorted(http_modules.items()):
-        host = host_of.get(sid)
-        if host is None:
+        serving = host_of.get(sid)
+        if serving is None:
             raise PlatformError(f"{where}.HTTP_MODULES lists {sid}, which no process hosts")
         operations = _load_attr(import_module, module_name, "OPERATIONS", where)
         for op in operations:
-            routes.append(RouteSpec(op.method, op.path, host, sid, op.operation_id))
+            routes.append(RouteSpec(op.method, op.path, serving, sid, op.operation_id))
     for sid, spec in specs.items():
-        host = host_of.get(sid)
-        if host is None:
+        serving = host_of.get(sid)
+        if serving is None:
             continue  # a client: it calls the platform, it serves nothing
         for op in getattr(spec, "operations", ()):
-            routes.append(RouteSpec(op.method, op.path, host, sid, op.operation_id))
+            routes.append(RouteSpec(op.method, op.path, serving, sid, op.operation_id))
         for incoming in getattr(spec, "receives", ()):
             channel = incoming.channel
             # Inbound webhooks: the runtime mounts POST <address> on the receiving system.
             if channel.protocol in ("http", "https") and channel.address.startswith("/"):
-                routes.append(RouteSpec("POST", channel.address, host, sid))
+                routes.append(RouteSpec("POST", channel.address, serving, sid))
     return Platform(hosts, tuple(routes))
 
 
