@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
 from typing import Literal
@@ -158,7 +159,7 @@ class FlowComparison:
     def table(self) -> Table:
         return Table(
             self.summary(),
-            ("step", "title", "kind", "target", "status", "ms", "detail"),
+            ("step", "title", "kind", "target", "status", "time", "ms", "detail"),
             [
                 (
                     r.step,
@@ -166,6 +167,7 @@ class FlowComparison:
                     r.kind,
                     r.target,
                     r.status,
+                    _clock(r.at),
                     "" if r.since_start is None else round(r.since_start * 1000, 1),
                     r.detail,
                 )
@@ -198,6 +200,13 @@ class FlowComparison:
             f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
             f"{forks_html}</div>"
         )
+
+
+def _clock(at: float | None) -> str:
+    """Wall-clock time of day (UTC, milliseconds) of an epoch timestamp."""
+    if at is None:
+        return ""
+    return datetime.fromtimestamp(at, UTC).strftime("%H:%M:%S.%f")[:-3]
 
 
 class _Graph:

@@ -128,6 +128,8 @@ class TraceRecorder:
         self.deliveries: list[DeliveryRecord] = []
         self.ignored = 0  # broker-internal traffic and messages without runtime headers
         self.duplicates = 0  # the same message published twice (an outbox relay retry)
+        self.errors = 0  # messages the recorder could not read (see last_error)
+        self.last_error: str | None = None
         self.started_at = time.time()
         self.url: str | None = None
         self._by_id: dict[str, RecordedMessage] = {}
@@ -209,8 +211,9 @@ class TraceRecorder:
             self.record(
                 msg.subject, dict(msg.headers or {}), msg.data or b"", reply=msg.reply or None
             )
-        except Exception:  # noqa: S110 - a malformed message must never stop the recording
-            self.ignored += 1
+        except Exception as exc:  # a malformed message must never stop the recording
+            self.errors += 1
+            self.last_error = f"{msg.subject}: {type(exc).__name__}: {exc}"
 
     # --- recording --------------------------------------------------------------------
 
@@ -361,7 +364,8 @@ class TraceRecorder:
         self._seen.clear()
         self._requests_by_inbox.clear()
         self._pending_acks.clear()
-        self.ignored = self.duplicates = 0
+        self.ignored = self.duplicates = self.errors = 0
+        self.last_error = None
         self.started_at = time.time()
 
     # --- reading ----------------------------------------------------------------------

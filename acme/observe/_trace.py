@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from html import escape
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from acme.observe._messages import DeliveryRecord, GroupBy, RecordedMessage
 from generator.analyst import Table
@@ -284,7 +284,7 @@ class Trace:
     def __len__(self) -> int:
         return len(self.messages)
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[RecordedMessage]:
         return iter(self.messages)
 
     def of_type(self, message_type: str) -> list[RecordedMessage]:

@@ -10,6 +10,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -296,3 +297,11 @@ def test_join_on_follows_a_flow_across_a_new_correlation(catalog: CatalogIndex) 
 
     with pytest.raises(ObserveError, match="keep_bodies"):
         TraceRecorder(catalog).trace("x", join_on=("checkoutId",))
+
+
+async def test_an_unreadable_message_is_counted_not_raised(catalog: CatalogIndex) -> None:
+    recorder = TraceRecorder(catalog)
+    broken = SimpleNamespace(subject=None, headers={"message-type": "x"}, data=b"", reply=None)
+    await recorder._on_nats(broken)  # what the NATS subscription calls for each message
+    assert recorder.errors == 1 and recorder.messages == []
+    assert recorder.last_error is not None and "AttributeError" in recorder.last_error
