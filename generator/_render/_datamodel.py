@@ -9,6 +9,8 @@ templates can place our header, docstring and `MESSAGE` spec around them.
 from __future__ import annotations
 
 import ast
+import contextlib
+import functools
 import json
 import tempfile
 import warnings
@@ -149,7 +151,7 @@ def generate_models(
         if first in direct:
             out[key] = rename_prefix(direct[first], prefixes[first], names[key])
         else:
-            out[key] = rename_prefix(code[first], MARKER, names[key])
+            out[key] = ModelCode.renamed(code[first], names[key])
     return out
 
 
@@ -208,16 +210,34 @@ def _culprit(
     return RenderError(f"datamodel-code-generator failed: {batch_error}")
 
 
-def split_module(code: str, *, drop_class: str | None = None, where: str = "") -> Module:
-    """Split generated code into imports and classes; optionally drop one class (a wrapper)."""
-    try:
-        tree = ast.parse(code)
-    except SyntaxError as exc:
-        raise RenderError(f"{where}: generated model code does not parse: {exc}") from exc
+class ModelCode(str):
+    """A module's code that also remembers the `MARKER` form it was renamed from.
+
+    Copies of one schema (other ids, other versions) share that form, so `split_module` parses
+    it once and renames the pieces, instead of parsing every copy.
+    """
+
+    template: str
+    name: str
+
+    @classmethod
+    def renamed(cls, template: str, name: str) -> ModelCode:
+        code = cls(rename_prefix(template, MARKER, name))
+        code.template = template
+        code.name = name
+        return code
+
+
+# A top-level statement of generated code: kind, source text, class name (for classes).
+_Segment = tuple[str, str, str]
+
+
+@functools.lru_cache(maxsize=4096)
+def _segments(code: str) -> tuple[_Segment, ...]:
+    """Top-level statements of `code` (raises SyntaxError)."""
+    tree = ast.parse(code)
     lines = code.splitlines()
-    imports: list[str] = []
-    body: list[str] = []
-    classes: list[str] = []
+    out: list[_Segment] = []
     for node in tree.body:
         start = node.lineno - 1
         if isinstance(node, ast.ClassDef | ast.FunctionDef) and node.decorator_list:
@@ -227,11 +247,47 @@ def split_module(code: str, *, drop_class: str | None = None, where: str = "") -
         if isinstance(node, ast.ImportFrom) and node.module == "__future__":
             continue
         if isinstance(node, ast.Import | ast.ImportFrom):
-            imports.append(segment)
+            out.append(("import", segment, ""))
+        elif isinstance(node, ast.ClassDef):
+            out.append(("class", segment, node.name))
+        else:
+            out.append(("other", segment, ""))
+    return tuple(out)
+
+
+def split_module(code: str, *, drop_class: str | None = None, where: str = "") -> Module:
+    """Split generated code into imports and classes; optionally drop one class (a wrapper)."""
+    template = getattr(code, "template", None)
+    name = getattr(code, "name", None)
+    segments: tuple[_Segment, ...] | None = None
+    if isinstance(template, str) and isinstance(name, str):
+        # Renaming changes identifiers and strings, never lines or statements.
+        with contextlib.suppress(SyntaxError):
+            segments = _segments(template)
+    if segments is None or not isinstance(name, str):
+        try:
+            segments = _segments(str(code))
+        except SyntaxError as exc:
+            raise RenderError(f"{where}: generated model code does not parse: {exc}") from exc
+
+        def rename(text: str) -> str:
+            return text
+    else:
+
+        def rename(text: str) -> str:
+            return rename_prefix(text, MARKER, name)
+
+    imports: list[str] = []
+    body: list[str] = []
+    classes: list[str] = []
+    for kind, segment, class_name in segments:
+        if kind == "import":
+            imports.append(rename(segment))
             continue
-        if isinstance(node, ast.ClassDef):
-            if node.name == drop_class:
+        if kind == "class":
+            final = rename(class_name)
+            if final == drop_class:
                 continue
-            classes.append(node.name)
-        body.append(segment)
+            classes.append(final)
+        body.append(rename(segment))
     return Module(tuple(imports), "\n\n\n".join(body), tuple(classes))

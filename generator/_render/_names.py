@@ -7,6 +7,7 @@ so a catalog can never smuggle code or a path separator into the generated packa
 
 from __future__ import annotations
 
+import functools
 import keyword
 import re
 
@@ -19,21 +20,37 @@ _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _VERSION = re.compile(r"^[0-9A-Za-z]+(?:[.\-+][0-9A-Za-z]+)*$")
 
 
+@functools.lru_cache(maxsize=65536)
+def _is_safe(name: str) -> bool:
+    # Memoised (with the splits below): every id is named thousands of times in a big catalog.
+    return bool(
+        _IDENTIFIER.match(name) and not keyword.iskeyword(name) and not keyword.issoftkeyword(name)
+    )
+
+
 def check_identifier(name: str, *, what: str = "name") -> str:
     """Return `name` unchanged if it is a Python identifier that is not a keyword."""
-    if not _IDENTIFIER.match(name) or keyword.iskeyword(name) or keyword.issoftkeyword(name):
+    if not isinstance(name, str) or not _is_safe(name):
         raise RenderError(f"{what} {name!r} is not a safe Python identifier")
     return name
 
 
-def _words(value: str, *, what: str) -> list[str]:
+@functools.lru_cache(maxsize=65536)
+def _split(value: str) -> tuple[str, ...] | None:
     if not _SAFE_ID.match(value):
-        raise RenderError(
-            f"{what} {value!r} cannot become a Python name: use letters, digits, '-', '_' or '.'"
-        )
+        return None
     words: list[str] = []
     for part in _ID_SEPARATORS.split(value):
         words.extend(w for w in _CAMEL_BOUNDARY.split(part) if w)
+    return tuple(words)
+
+
+def _words(value: str, *, what: str) -> tuple[str, ...]:
+    words = _split(value) if isinstance(value, str) else None
+    if words is None:
+        raise RenderError(
+            f"{what} {value!r} cannot become a Python name: use letters, digits, '-', '_' or '.'"
+        )
     return words
 
 

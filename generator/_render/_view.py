@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import PurePosixPath
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from generator._model import (
     Catalog,
@@ -94,6 +94,8 @@ class CatalogView:
         self.package = package
         self.cache = cache or Cache.off()  # for renderers with slow, pure steps
         self._source_paths: dict[str, str] = {}
+        self._message_domains: dict[str, str] = {}
+        self.memo: dict[tuple[str, str], Any] = {}  # renderers' answers for this render only
         self.root_name = catalog.root.resolve().name or "catalog"
         self._warnings: set[RenderWarning] = set()
         duplicates: list[Resource] = []
@@ -273,7 +275,13 @@ class CatalogView:
 
     def message_domain(self, message: Message) -> str:
         """Domain id used for the default address of a message sent without a channel."""
-        folder = PurePosixPath(message.folder)
+        found = self._message_domains.get(message.folder)
+        if found is None:
+            found = self._message_domains[message.folder] = self._find_domain(message.folder)
+        return found
+
+    def _find_domain(self, message_folder: str) -> str:
+        folder = PurePosixPath(message_folder)
         owners = [s for s in self.services if folder.is_relative_to(PurePosixPath(s.folder))]
         if owners:
             owner = max(owners, key=lambda s: len(s.folder))

@@ -201,7 +201,12 @@ def tables_of(container: Container, view: CatalogView) -> list[TableInfo]:
         return []
     where = container.sql_path or container.source.path
     try:
-        tables, notes = _tables_cached(container.sql, view.cache)
+        parsed = view.memo.get(("tables", container.sql))
+        if parsed is None:
+            parsed = view.memo[("tables", container.sql)] = _tables_cached(
+                container.sql, view.cache
+            )
+        tables, notes = parsed
     except RenderError as exc:
         raise RenderError(f"{where}: {exc}") from exc
     for note in notes:
@@ -220,9 +225,11 @@ def _tables_cached(sql: str, cache: Cache) -> _Parsed:
     hit = cache.get("tables", key)
     if hit is not None:
         try:
-            return _from_json(hit)
+            parsed = _from_json(hit)
         except (ValueError, KeyError, TypeError):
             pass  # an entry of another layout: parse again and replace it
+        else:
+            return parsed
     parsed = _parse_tables(sql)
     cache.put("tables", key, json.dumps(_to_json(parsed), sort_keys=True))
     return parsed
@@ -246,12 +253,24 @@ def _from_json(text: str) -> _Parsed:
     return tables, tuple(str(note) for note in data["notes"])
 
 
-@functools.lru_cache(maxsize=256)
+# Parsed scripts of this process, by text (the same script often serves several containers).
+_PARSED: dict[str, _Parsed] = {}
+
+
 def _parse_tables(sql: str) -> _Parsed:
     """Tables of one SQL script, and notes on columns it could not map (cached by text).
 
     Only CREATE TABLE statements go to sqlglot: the rest (indexes...) has no table to describe.
     """
+    parsed = _PARSED.get(sql)
+    if parsed is None:
+        if len(_PARSED) >= 256:
+            _PARSED.clear()
+        parsed = _PARSED[sql] = _parse_new(sql)
+    return parsed
+
+
+def _parse_new(sql: str) -> _Parsed:
     import sqlglot
     from sqlglot import exp
     from sqlglot.errors import SqlglotError
