@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 
 from acme.client import AcmeClient, ApiError, ClientError, Shopper
@@ -119,7 +120,8 @@ class Shop:
                 if exc.status < 500 or time.monotonic() > deadline:
                     return
             except ClientError as exc:
-                attempt.errors.append(str(exc))
+                cause = type(exc.__cause__).__name__ if exc.__cause__ else "ClientError"
+                attempt.errors.append(f"{cause}: {exc}")
                 if time.monotonic() > deadline:
                     return
             else:
@@ -145,7 +147,11 @@ class Shop:
 
 
 def summary(attempts: list[Attempt]) -> str:
+    """E.g. "20 checkouts, 20 accepted, 2 retried (502 x2)": what the shoppers went through."""
     accepted = sum(1 for a in attempts if a.checkout_id)
     retried = sum(1 for a in attempts if a.calls > 1)
     text = f"{len(attempts)} checkouts, {accepted} accepted"
-    return text + (f", {retried} retried" if retried else "")
+    if retried:
+        causes = Counter(e.split(" ", 1)[0].rstrip(":") for a in attempts for e in a.errors)
+        text += f", {retried} retried ({', '.join(f'{k} x{n}' for k, n in causes.most_common(3))})"
+    return text

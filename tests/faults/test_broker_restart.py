@@ -19,7 +19,7 @@ pytestmark = FAULTS
 
 CHECKOUTS = 20
 STOCK = 16  # fewer units than checkouts: some must fail OUT_OF_STOCK, the rest complete
-DOWNTIME = 2.0
+DOWNTIME = 5.0
 
 
 async def test_broker_restart_mid_burst(faults: FaultPlatform, shop: Shop) -> None:

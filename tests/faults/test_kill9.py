@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import random
 
-from tests.faults.invariants import Expectations
+from tests.faults.invariants import Expectations, finished
 from tests.faults.platform import FaultPlatform
 from tests.faults.scenario import FAULTS, SEED, conclude
 from tests.faults.shop import Attempt, Shop, summary
@@ -39,20 +39,25 @@ async def test_kill9_each_system_mid_checkout(faults: FaultPlatform, shop: Shop)
     product = await shop.product(expect, price=2100, stock=len(SYSTEMS) * PER_KILL)
     attempts: list[Attempt] = []
     kills: list[str] = []
+    running_at_kill = 0
     for system in rng.sample(SYSTEMS, len(SYSTEMS)):
         prepared = await shop.carts(expect, product, PER_KILL)
         burst = asyncio.create_task(shop.burst(expect, prepared))
         delay = rng.uniform(0.05, MAX_DELAY)
         await asyncio.sleep(delay)
+        ours = {a.checkout_id for a, _, _ in prepared if a.checkout_id}
+        # checkouts of this turn not finished yet (answered or not) when the kill lands
+        running_at_kill += len(prepared) - finished(faults.data_dir, ours)
         pid = faults.kill9(system)
         new_pid = await faults.wait_ready(system, not_pid=pid)
         assert new_pid != pid
-        kills.append(f"{system.removesuffix('-system')}@{delay:.2f}s")
+        kills.append(f"{system}@{delay:.2f}s")
         attempts += await burst
 
     await conclude(
         faults,
         "kill -9 each system",
-        f"{summary(attempts)}; {len(kills)} systems SIGKILLed mid-checkout",
+        f"{summary(attempts)}; {len(kills)} systems SIGKILLed, {running_at_kill} unfinished",
         expect,
     )
+    assert len(kills) == len(SYSTEMS), kills
