@@ -136,8 +136,12 @@ def check_output_folder(out: Path, *, catalog_root: Path, protected: Iterable[Pa
     return target
 
 
-def _safe_path(root: Path, relative: str) -> Path:
-    """`root/relative`, refusing absolute paths, ``..`` and symbolic links on the way."""
+def _safe_path(root: Path, relative: str, checked: set[Path] | None = None) -> Path:
+    """`root/relative`, refusing absolute paths, ``..`` and symbolic links on the way.
+
+    `checked` holds folders already found to be real folders (or absent) in this run, so a
+    folder of thousands of files is examined once, not once per file.
+    """
     pure = PurePosixPath(relative)
     if pure.is_absolute() or not pure.parts or any(p in ("..", "", ".") for p in pure.parts):
         raise OutputError(f"refusing to write {relative!r}: not a plain relative path")
@@ -145,23 +149,41 @@ def _safe_path(root: Path, relative: str) -> Path:
     current = root
     for part in pure.parts:
         current = current / part
+        if checked is not None and current in checked:
+            continue
         if current.is_symlink():
             raise OutputError(f"refusing to write through the symbolic link {current}")
-    if not path.resolve().is_relative_to(root):
+        if checked is not None and current != path:
+            checked.add(current)
+    # Plain parts and no link on the way already keep `path` inside `root`; resolving checks
+    # it once more (an unchecked folder could still have been swapped for a link meanwhile).
+    if checked is None and not path.resolve().is_relative_to(root):
         raise OutputError(f"refusing to write {relative!r}: it resolves outside {root}")
     return path
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _atomic_write(path: Path, data: bytes, made: set[Path] | None = None) -> None:
+    if made is None or path.parent not in made:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if made is not None:
+            made.add(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _same_bytes(path: Path, data: bytes) -> bool:
+    try:
+        if path.stat().st_size != len(data):  # most changed files differ in size: no read
+            return False
+        return path.is_file() and path.read_bytes() == data
+    except OSError:
+        return False
 
 
 def write_output(files: Mapping[str, str], out: Path, *, catalog_root: Path) -> WriteReport:
@@ -170,14 +192,16 @@ def write_output(files: Mapping[str, str], out: Path, *, catalog_root: Path) -> 
     previous = manifest_hashes(read_manifest(root)) if root.is_dir() else {}
     report = WriteReport()
     root.mkdir(parents=True, exist_ok=True)
+    checked: set[Path] = set()
+    made: set[Path] = set()
     ordered = sorted(p for p in files if p != MANIFEST)
     for relative in ordered:
-        path = _safe_path(root, relative)
-        text = files[relative]
-        if path.is_file() and path.read_bytes() == text.encode("utf-8"):
+        path = _safe_path(root, relative, checked)
+        data = files[relative].encode("utf-8")
+        if _same_bytes(path, data):
             report.unchanged.append(relative)
             continue
-        _atomic_write(path, text)
+        _atomic_write(path, data, made)
         report.written.append(relative)
     for relative in sorted(set(previous) - set(files)):
         try:
@@ -190,8 +214,9 @@ def write_output(files: Mapping[str, str], out: Path, *, catalog_root: Path) -> 
             _prune_empty(path.parent, root)
     if MANIFEST in files:
         path = _safe_path(root, MANIFEST)
-        if not (path.is_file() and path.read_bytes() == files[MANIFEST].encode("utf-8")):
-            _atomic_write(path, files[MANIFEST])
+        data = files[MANIFEST].encode("utf-8")
+        if not _same_bytes(path, data):
+            _atomic_write(path, data)
             report.written.append(MANIFEST)
         else:
             report.unchanged.append(MANIFEST)
