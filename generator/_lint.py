@@ -466,7 +466,19 @@ class _Context:
         from referencing.exceptions import Unresolvable
 
         base_uri = _uri(source.path)
+        resolvers: dict[str, Any] = {}
         for where, base, ref in _refs_with_base(source.data, base_uri, schema=schema):
+            resolver = resolvers.get(base)
+            if resolver is None:
+                resolver = resolvers[base] = self._registry.resolver(base_uri=base)
+            if ref.startswith("#"):
+                # Fast path: a fragment joins with any base without error, so the URL parsing
+                # below only matters for the message; a failure takes the full path again.
+                try:
+                    resolver.lookup(ref)
+                    continue
+                except Exception:  # reported below, by the full path, with the same outcome
+                    pass
             target = scheme = ""
             try:
                 target = urljoin(base, ref)
