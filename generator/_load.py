@@ -209,13 +209,44 @@ def _convert(node: Node, path: KeyPath, walk: _Walk, depth: int) -> Any:
     raise YamlError(f"unsupported YAML node {type(node).__name__}", node.start_mark.line, 0)
 
 
+def _convert_plain(node: Node, walk: _Walk, depth: int) -> Any:
+    """`_convert` without positions or duplicates, for files nobody reports positions in."""
+    walk.nodes += 1
+    if walk.nodes > _MAX_NODES or depth > _MAX_DEPTH:
+        mark = node.start_mark
+        raise YamlError(
+            "document too large or too deeply nested (aliases?)", mark.line, mark.column
+        )
+    if isinstance(node, ScalarNode):
+        tag = node.tag
+        if tag == _STR_TAG:
+            return node.value
+        if tag == _BOOL_TAG and node.value.lower() in _YAML11_ONLY_BOOLS:
+            return node.value
+        return walk.constructor.construct_object(node, deep=True)
+    if isinstance(node, SequenceNode):
+        return [_convert_plain(child, walk, depth + 1) for child in node.value]
+    if isinstance(node, MappingNode):
+        if any(key_node.tag in _FLATTENED_TAGS for key_node, _value in node.value):
+            walk.constructor.flatten_mapping(node)
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = _convert_plain(key_node, walk, depth + 1)
+            if isinstance(key, (list, dict)):
+                key = str(key)
+            result[key] = _convert_plain(value_node, walk, depth + 1)
+        return result
+    raise YamlError(f"unsupported YAML node {type(node).__name__}", node.start_mark.line, 0)
+
+
 def yaml_to_python(
-    text: str, *, line_offset: int = 1
+    text: str, *, line_offset: int = 1, positions: bool = True
 ) -> tuple[Any, dict[KeyPath, tuple[int, int]], list[tuple[KeyPath, int, int]]]:
     """Parse YAML into Python values plus the (line, column) of every key and list item.
 
     ``line_offset`` is added to YAML's 0-based lines (1 makes them 1-based). Returns the value,
-    the positions and duplicate keys (which js-yaml rejects and PyYAML silently accepts).
+    the positions and duplicate keys (which js-yaml rejects and PyYAML silently accepts); with
+    ``positions=False`` both come back empty and the value is built faster.
     Raises `YamlError` with the offending 0-based line and column.
     """
     try:
@@ -231,8 +262,10 @@ def yaml_to_python(
     walk = _Walk(SafeConstructor(), {}, line_offset)
     if node is None:
         return None, {}, []
-    walk.positions[()] = _mark(node, walk)
     try:
+        if not positions:
+            return _convert_plain(node, walk, 0), {}, []
+        walk.positions[()] = _mark(node, walk)
         value = _convert(node, (), walk, 0)
     except ConstructorError as exc:
         mark = exc.problem_mark
@@ -382,7 +415,7 @@ def _parse_side_file(path: str, text: str) -> SourceFile:
             )
     if fmt == "yaml":
         try:
-            data, _positions, _dups = yaml_to_python(text)
+            data, _positions, _dups = yaml_to_python(text, positions=False)
         except YamlError as exc:
             return SourceFile(
                 path, True, text, fmt, None, f"not valid YAML: {exc}", exc.line + 1, exc.column + 1
