@@ -13,6 +13,11 @@
   to catalog messages whose message id is the Stripe event id, so the inbox drops Stripe's
   retries. Other event types, and events of payments that are not Acme's, are acknowledged.
 
+The correlation id of the message that asked for a charge or refund travels with it: it is put
+into the PaymentIntent's or Refund's metadata (`correlation_id`), the synchronous answer is
+recorded under it, and the webhook decoder hands it on as the decoded message's correlation-id,
+so one checkout or cancellation stays one trace across the round trip through Stripe.
+
 The synchronous answer and the webhook report the same outcome; whichever arrives first
 applies it and the other finds nothing left to do (see `PaymentFlow`).
 """
@@ -30,6 +35,7 @@ from fastapi import Request
 from pydantic import BaseModel, ValidationError
 
 from acme.runtime import OutboxRow, SystemApp, WebhookMessage, WebhookRejected
+from acme.runtime.wire import CORRELATION_ID
 from acme.systems.payment_processing import domain, store
 from acme.systems.payment_processing.handlers import WORKER, PaymentFlow
 from acme.systems.payment_processing.settings import PaymentSettings
@@ -48,6 +54,17 @@ from generator.contracts import Incoming
 log = logging.getLogger("acme.payments.stripe")
 
 JsonObject = dict[str, Any]
+
+# Stripe accepts metadata values up to 500 characters; a longer id is not carried.
+CORRELATION_METADATA = "correlation_id"
+_MAX_METADATA_VALUE = 500
+
+
+def _carried_correlation(value: object) -> str | None:
+    """A correlation id fit for Stripe metadata and a message header, else None."""
+    if isinstance(value, str) and 0 < len(value) <= _MAX_METADATA_VALUE and value.isprintable():
+        return value
+    return None
 
 
 def make_client(settings: PaymentSettings) -> stripe.StripeClient:
@@ -92,20 +109,27 @@ class StripeChannel:
         return self._client
 
     async def __call__(self, row: OutboxRow) -> None:
+        correlation_id = _carried_correlation(row.headers.get(CORRELATION_ID))
         if row.message_type == "payment-requested":
-            await self.charge(PaymentRequested.model_validate_json(row.payload))
+            await self.charge(
+                PaymentRequested.model_validate_json(row.payload), correlation_id=correlation_id
+            )
         elif row.message_type == "refund-requested":
-            await self.refund(RefundRequested.model_validate_json(row.payload))
+            await self.refund(
+                RefundRequested.model_validate_json(row.payload), correlation_id=correlation_id
+            )
         else:
             # Holding the row would block every later Stripe call (one subject): log and drop.
             log.error("stripe.api: no Stripe call for %s (%s)", row.message_type, row.message_id)
 
     # -- charges ---------------------------------------------------------------------------
-    async def charge(self, request: PaymentRequested) -> None:
+    async def charge(self, request: PaymentRequested, *, correlation_id: str | None = None) -> None:
         payment_id = str(request.payment_id)
         metadata = {"payment_id": payment_id, "order_id": str(request.order_id)}
         if request.checkout_id is not None:
             metadata["checkout_id"] = str(request.checkout_id)
+        if correlation_id is not None:
+            metadata[CORRELATION_METADATA] = correlation_id
         params: dict[str, Any] = {
             "amount": request.amount,
             "currency": request.currency.lower(),
@@ -130,17 +154,20 @@ class StripeChannel:
                 reason,
                 str(error.get("message") or exc),
                 failed_id if isinstance(failed_id, str) else None,
+                correlation_id,
             )
             return
         except (stripe.InvalidRequestError, stripe.IdempotencyError) as exc:
             # A request Stripe will refuse however often it is sent (unknown payment method,
             # bad amount, a key reused with other parameters): fail the payment.
             log.error("Stripe refused the charge of payment %s: %s", payment_id, exc)
-            await self._decline(payment_id, "PROCESSING_ERROR", f"Stripe refused: {exc}", None)
+            await self._decline(
+                payment_id, "PROCESSING_ERROR", f"Stripe refused: {exc}", None, correlation_id
+            )
             return
         status = str(intent.status)
         intent_id = str(intent.id)
-        async with self.app.transaction(WORKER) as tx:
+        async with self.app.transaction(WORKER, correlation_id=correlation_id) as tx:
             payment = await store.payment_by_id(tx.conn, payment_id)
             if payment is None:
                 log.error("charged payment %s is not in payment-database", payment_id)
@@ -164,8 +191,9 @@ class StripeChannel:
         reason: domain.CardDeclineReason,
         detail: str,
         intent_id: str | None,
+        correlation_id: str | None = None,
     ) -> None:
-        async with self.app.transaction(WORKER) as tx:
+        async with self.app.transaction(WORKER, correlation_id=correlation_id) as tx:
             payment = await store.payment_by_id(tx.conn, payment_id)
             if payment is None:
                 log.error("declined payment %s is not in payment-database", payment_id)
@@ -175,15 +203,17 @@ class StripeChannel:
             await self.flow.decline(payment, reason, detail)
 
     # -- refunds ---------------------------------------------------------------------------
-    async def refund(self, request: RefundRequested) -> None:
+    async def refund(self, request: RefundRequested, *, correlation_id: str | None = None) -> None:
         refund_id = str(request.refund_id)
         if not request.processor_reference:
-            async with self.app.transaction(WORKER):
+            async with self.app.transaction(WORKER, correlation_id=correlation_id):
                 await self.flow.fail_refund(refund_id, "no PaymentIntent to refund")
             return
         metadata = {"refund_id": refund_id, "payment_id": str(request.payment_id)}
         if request.order_id is not None:
             metadata["order_id"] = str(request.order_id)
+        if correlation_id is not None:
+            metadata[CORRELATION_METADATA] = correlation_id
         try:
             refund = await self.client.v1.refunds.create_async(
                 {
@@ -195,11 +225,11 @@ class StripeChannel:
                 {"idempotency_key": domain.refund_idempotency_key(refund_id)},
             )
         except (stripe.InvalidRequestError, stripe.IdempotencyError) as exc:
-            async with self.app.transaction(WORKER):
+            async with self.app.transaction(WORKER, correlation_id=correlation_id):
                 await self.flow.fail_refund(refund_id, str(exc))
             return
         status, stripe_id = str(refund.status), str(refund.id)
-        async with self.app.transaction(WORKER) as tx:
+        async with self.app.transaction(WORKER, correlation_id=correlation_id) as tx:
             await store.set_refund_reference(tx.conn, refund_id, stripe_id)
             if status == "succeeded":
                 await self.flow.complete_refund(refund_id, stripe_id, tx.now())
@@ -276,6 +306,16 @@ def decode_event(event: JsonObject) -> tuple[Incoming, BaseModel] | None:
     return None
 
 
+def event_correlation(event: JsonObject) -> str | None:
+    """The correlation id Acme put into the metadata of the event's object, if any."""
+    data = event.get("data")
+    obj = data.get("object") if isinstance(data, dict) else None
+    metadata = obj.get("metadata") if isinstance(obj, dict) else None
+    if not isinstance(metadata, dict):
+        return None
+    return _carried_correlation(metadata.get(CORRELATION_METADATA))
+
+
 class StripeWebhook:
     """`app.webhook("payments.outcomes", StripeWebhook(settings))`."""
 
@@ -318,4 +358,7 @@ class StripeWebhook:
             log.debug("Stripe event %s (%s) is not used by Acme", event_id, event.get("type"))
             return []
         incoming, message = decoded
-        return [WebhookMessage(incoming, message, event_id)]
+        # Without one (an intent created elsewhere) the runtime falls back to the event id.
+        correlation_id = event_correlation(event)
+        headers = {CORRELATION_ID: correlation_id} if correlation_id else None
+        return [WebhookMessage(incoming, message, event_id, headers)]

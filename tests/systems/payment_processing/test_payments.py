@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from acme.runtime import OutboxRow
 from acme.runtime.deadletter import list_dead_letters
+from acme.runtime.wire import loads_headers, public_headers
 from acme.systems.payment_processing.settings import PaymentSettings
 from acme.systems.payment_processing.stripe_gateway import StripeChannel
 from generated.datastores.payment_database import message_outbox
@@ -252,7 +253,9 @@ async def _stripe_row(rig: Rig, message_type: str) -> OutboxRow:
         message_id=row["message_id"],
         subject=row["subject"],
         message_type=row["message_type"],
-        headers={},
+        # As the relay hands it over: with the stored headers (the correlation id is part of
+        # the Stripe call, so a retry must carry the same one to be the same request).
+        headers=public_headers(loads_headers(row["headers"])),
         payload=str(row["payload"]).encode(),
         created_at=datetime.now(UTC),
         channel_id="stripe.api",
