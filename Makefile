@@ -61,3 +61,7 @@ conformance: $(STAMP) ## system + conformance tests on each broker/database (scr
 .PHONY: faults
 faults: $(STAMP) ## fault suite on the whole platform (~6 min): prints the invariant table
 	$(PY) -m tests.faults
+
+.PHONY: bench-generator
+bench-generator: $(STAMP) ## generator benchmark: cold lint/generate, 50x catalog, CLI ratio
+	$(PY) -m benchmarks.generator
