@@ -1,6 +1,6 @@
-"""Scenario 2: `kill -9` of each system on a checkout's path, at a seeded random moment.
+"""Scenario 2: `kill -9` of each system's process, at a seeded random moment of a checkout.
 
-For each system in turn (in a seeded order), a few checkouts start and, a seeded random delay
+For each system in turn (in a seeded order), checkouts start and, a seeded random delay
 later, the system's process is killed with SIGKILL: no shutdown, no flush, transactions cut
 off wherever they were. The supervisor restarts it; the next system's turn begins once it is
 ready again. Whatever the killed process had consumed but not acknowledged comes back after
@@ -19,8 +19,10 @@ from tests.faults.shop import Attempt, Shop, summary
 
 pytestmark = FAULTS
 
-# The systems a checkout passes through (promotion prices the cart during the checkout call).
-SYSTEMS = (
+# The systems a checkout passes through (promotion prices the cart during the checkout call)
+# get three checkouts in flight when they die; the others (fulfilment after the order, the
+# catalog, search, identity...) one.
+CHECKOUT_PATH = {
     "cart-system",
     "promotion-system",
     "checkout-system",
@@ -28,20 +30,21 @@ SYSTEMS = (
     "fraud-detection",
     "payment-processing-system",
     "order-management-system",
-)
-PER_KILL = 3
-MAX_DELAY = 1.5  # seconds after the checkouts start, the latest moment of a kill
+}
+MAX_DELAY = 0.8  # seconds after the checkouts start, the latest moment of a kill
 
 
 async def test_kill9_each_system_mid_checkout(faults: FaultPlatform, shop: Shop) -> None:
     rng = random.Random(SEED)
+    systems = sorted(faults.systems())
+    assert set(systems) >= CHECKOUT_PATH, set(systems)
     expect = Expectations()
-    product = await shop.product(expect, price=2100, stock=len(SYSTEMS) * PER_KILL)
+    product = await shop.product(expect, price=2100, stock=3 * len(systems))
     attempts: list[Attempt] = []
     kills: list[str] = []
     running_at_kill = 0
-    for system in rng.sample(SYSTEMS, len(SYSTEMS)):
-        prepared = await shop.carts(expect, product, PER_KILL)
+    for system in rng.sample(systems, len(systems)):
+        prepared = await shop.carts(expect, product, 3 if system in CHECKOUT_PATH else 1)
         burst = asyncio.create_task(shop.burst(expect, prepared))
         delay = rng.uniform(0.05, MAX_DELAY)
         await asyncio.sleep(delay)
@@ -60,4 +63,4 @@ async def test_kill9_each_system_mid_checkout(faults: FaultPlatform, shop: Shop)
         f"{summary(attempts)}; {len(kills)} systems SIGKILLed, {running_at_kill} unfinished",
         expect,
     )
-    assert len(kills) == len(SYSTEMS), kills
+    assert len(kills) == len(systems), kills
