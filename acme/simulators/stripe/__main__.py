@@ -2,6 +2,11 @@
 
 Once the socket listens, exactly one line goes to stdout:
 `ACME-READY {"system": "stripe", "http": "http://127.0.0.1:PORT"}`; logs go to stderr.
+
+SIGTERM (or Ctrl-C) stops it promptly: webhook delivery stops at once (events not yet delivered
+stay pending in the store and are resumed by the next start), API calls still running get
+`SHUTDOWN_GRACE_S` to finish and are then cancelled. Without that bound one call held by an
+injected latency (up to 120 s) kept the process alive past the supervisor's stop timeout.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ import argparse
 import asyncio
 import json
 import logging
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,8 +23,28 @@ from typing import Any
 import uvicorn
 from pydantic import ValidationError
 
-from acme.simulators.stripe.app import create_app
+from acme.simulators.stripe.app import Sandbox, create_app
 from acme.simulators.stripe.settings import SandboxSettings
+
+# Seconds in-flight API calls may take to finish once shutdown begins; well below the
+# supervisor's stop timeout (ACME_SHUTDOWN_TIMEOUT + 5 s under `acme up`).
+SHUTDOWN_GRACE_S = 2
+
+
+class _SandboxServer(uvicorn.Server):
+    """uvicorn, stopping webhook delivery as soon as shutdown begins.
+
+    uvicorn runs the app's lifespan shutdown (which also stops delivery) only after every
+    connection has closed; until then retries would keep posting to a platform going away.
+    """
+
+    def __init__(self, config: uvicorn.Config, sandbox: Sandbox) -> None:
+        super().__init__(config)
+        self.sandbox = sandbox
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await self.sandbox.webhooks.stop()
+        await super().shutdown(sockets)
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -36,15 +62,17 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 async def _serve(settings: SandboxSettings) -> int:
+    app = create_app(settings)
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         log_config=None,  # the root logger (stderr) takes uvicorn's records
         access_log=False,
         lifespan="on",
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
     )
-    server = uvicorn.Server(config)
+    server = _SandboxServer(config, app.state.sandbox)
 
     async def serve() -> bool:
         try:
