@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -209,18 +210,7 @@ def expected_fields(message_id: str, version: str, facts: Mapping[str, Any]) -> 
 def _uuid_ids(spec: FieldSpec) -> FieldSpec:
     if spec.name in REVIEW_UUID_FIELDS and spec.type == "string" and not spec.constraints:
         return spec.with_constraint("format", "uuid")
-    if spec.properties:
-        return FieldSpec(
-            spec.name,
-            spec.type,
-            spec.required,
-            spec.constraints,
-            spec.default,
-            spec.has_default,
-            tuple(_uuid_ids(p) for p in spec.properties),
-            spec.items,
-        )
-    return spec
+    return replace(spec, properties=tuple(_uuid_ids(p) for p in spec.properties))
 
 
 def message_versions() -> Iterator[tuple[str, str, Mapping[str, Any]]]:
