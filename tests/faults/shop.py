@@ -13,13 +13,14 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from acme.client import AcmeClient, ApiError, ClientError, Shopper
 from tests.e2e.helpers import ADDRESS
-from tests.faults.invariants import Expectations, hex_id
+from tests.faults.invariants import Expectations, finished, hex_id
 from tests.faults.platform import FaultPlatform
 
-__all__ = ["Attempt", "Shop"]
+__all__ = ["Attempt", "Shop", "in_flight", "summary"]
 
 RETRY_FOR = 60.0  # seconds a client keeps retrying one checkout call
 
@@ -30,7 +31,7 @@ class Attempt:
     product_id: str
     quantity: int
     checkout_id: str | None = None
-    calls: int = 0
+    calls: int = 0  # checkout calls made (> 0: started)
     errors: list[str] = field(default_factory=list)
 
 
@@ -140,10 +141,25 @@ class Shop:
         self,
         expect: Expectations,
         prepared: list[tuple[Attempt, Shopper, AcmeClient]],
+        *,
+        spread: float = 0.0,
     ) -> list[Attempt]:
-        """Check every prepared cart out at once; returns the attempts."""
-        await asyncio.gather(*(self.checkout(expect, a, s, c) for a, s, c in prepared))
+        """Check every prepared cart out, all at once or their starts spread evenly over
+        `spread` seconds (so that a fault lands among calls, not only among sagas)."""
+
+        async def one(i: int, attempt: Attempt, shopper: Shopper, client: AcmeClient) -> None:
+            if spread:
+                await asyncio.sleep(spread * i / len(prepared))
+            await self.checkout(expect, attempt, shopper, client)
+
+        await asyncio.gather(*(one(i, a, s, c) for i, (a, s, c) in enumerate(prepared)))
         return [a for a, _, _ in prepared]
+
+
+def in_flight(data_dir: Path, attempts: list[Attempt]) -> int:
+    """Checkouts started and not finished yet (answered or not)."""
+    started = [a for a in attempts if a.calls]
+    return len(started) - finished(data_dir, {a.checkout_id for a in started if a.checkout_id})
 
 
 def summary(attempts: list[Attempt]) -> str:

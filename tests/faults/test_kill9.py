@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import random
 
-from tests.faults.invariants import Expectations, finished
+from tests.faults.invariants import Expectations
 from tests.faults.platform import FaultPlatform
 from tests.faults.scenario import FAULTS, SEED, conclude
-from tests.faults.shop import Attempt, Shop, summary
+from tests.faults.shop import Attempt, Shop, in_flight, summary
 
 pytestmark = FAULTS
 
@@ -48,9 +48,7 @@ async def test_kill9_each_system_mid_checkout(faults: FaultPlatform, shop: Shop)
         burst = asyncio.create_task(shop.burst(expect, prepared))
         delay = rng.uniform(0.05, MAX_DELAY)
         await asyncio.sleep(delay)
-        ours = {a.checkout_id for a, _, _ in prepared if a.checkout_id}
-        # checkouts of this turn not finished yet (answered or not) when the kill lands
-        running_at_kill += len(prepared) - finished(faults.data_dir, ours)
+        running_at_kill += in_flight(faults.data_dir, [a for a, _, _ in prepared])
         pid = faults.kill9(system)
         new_pid = await faults.wait_ready(system, not_pid=pid)
         assert new_pid != pid
@@ -60,7 +58,7 @@ async def test_kill9_each_system_mid_checkout(faults: FaultPlatform, shop: Shop)
     await conclude(
         faults,
         "kill -9 each system",
-        f"{summary(attempts)}; {len(kills)} systems SIGKILLed, {running_at_kill} unfinished",
+        f"{summary(attempts)}; {len(kills)} systems SIGKILLed, {running_at_kill} in flight",
         expect,
     )
     assert len(kills) == len(systems), kills
