@@ -437,3 +437,22 @@ def test_every_schema_sql_runs_on_sqlite_and_matches_the_generated_tables(
         f"{modules[s]}: generated from {s}, which is no data store's schema" for s in stale
     ]
     fail_on(problems, "data store(s) whose SQL and generated tables disagree")
+
+
+def test_committed_asyncapi_documents_equal_the_export(catalog: Catalog) -> None:
+    # A service's asyncapi.yml in the catalog is the generator's export, kept by hand in sync:
+    # if a page changes its sends or receives, this test says to re-export.
+    import yaml
+
+    from generator._asyncapi import export
+
+    for service in catalog.services:
+        for spec in service.specifications:
+            if spec.type != "asyncapi":
+                continue
+            committed = yaml.safe_load((catalog.root / spec.path).read_text(encoding="utf-8"))
+            exported = export(catalog, [service.id])[service.id]
+            assert committed == exported, (
+                f"catalog/{spec.path} differs from the export: run `python -m generator asyncapi "
+                f"catalog --service {service.id}` and save it as YAML"
+            )
