@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from generator._load import Loaded, join, read_catalog, referenced_paths
+from generator._load import Loaded, join, paused_gc, read_catalog, referenced_paths
 from generator._model import (
     Catalog,
     Channel,
@@ -539,4 +539,5 @@ def load_catalog(root: str | Path) -> Catalog:
     path = Path(root)
     if not path.is_dir():
         raise NotADirectoryError(f"{root}: not a catalog folder")
-    return build_catalog(read_catalog(path))
+    with paused_gc():
+        return build_catalog(read_catalog(path))

@@ -13,6 +13,7 @@ from pathlib import Path
 from generator._build import load_catalog
 from generator._check import Drift, compare_folder
 from generator._lint import lint
+from generator._load import paused_gc
 from generator._model import Catalog
 from generator._problems import Problem
 from generator._render import RenderError, RenderResult, RenderWarning, render_catalog
@@ -91,6 +92,11 @@ def render_folder(catalog_path: Path, out: Path, *, cache: Cache | None = None) 
     `cache` defaults to the one the environment or the catalog's project names (see
     `generator._render._cache`); pass ``Cache.off()`` to render without one.
     """
+    with paused_gc():
+        return _render_folder(catalog_path, out, cache)
+
+
+def _render_folder(catalog_path: Path, out: Path, cache: Cache | None) -> Rendered:
     catalog = _load(catalog_path)
     errors = [p for p in lint(catalog) if p.severity == "error"]
     if errors:
@@ -102,9 +108,13 @@ def render_folder(catalog_path: Path, out: Path, *, cache: Cache | None = None) 
             2,
         )
     try:
-        if cache is None:
-            cache = Cache.for_catalog(catalog_path)
-        result = render_catalog(catalog, package_name=package, cache=cache)
+        own = cache is None
+        cache = Cache.for_catalog(catalog_path) if cache is None else cache
+        try:
+            result = render_catalog(catalog, package_name=package, cache=cache)
+        finally:
+            if own:
+                cache.close()
     except RenderError as exc:
         raise GenerateError(f"cannot generate: {exc}", 1) from exc
     return Rendered(catalog, result, expected_files(result, catalog.root.resolve().name))

@@ -126,7 +126,7 @@ from urllib.parse import quote, urljoin, urlsplit
 
 from generator import _fields
 from generator._build import COLLECTION_KINDS, schema_format
-from generator._load import join, locate, referenced_paths
+from generator._load import join, locate, paused_gc, referenced_paths
 from generator._model import Catalog, Document, KeyPath, Message, Resource, SourceFile
 from generator._problems import Problem, Severity, sort_problems
 from generator._resolve import compare_versions, valid_range
@@ -1419,8 +1419,9 @@ _CHECKS: tuple[Callable[[_Context, Document], None], ...] = (
 
 def lint(catalog: Catalog) -> list[Problem]:
     """Every problem of a loaded catalog (loading problems included), sorted by path and line."""
-    ctx = _Context(catalog)
-    for doc in catalog.documents:
-        for check in _CHECKS:
-            ctx.guarded(doc.path, check.__name__, functools.partial(check, ctx, doc))
-    return sort_problems(ctx.problems)
+    with paused_gc():
+        ctx = _Context(catalog)
+        for doc in catalog.documents:
+            for check in _CHECKS:
+                ctx.guarded(doc.path, check.__name__, functools.partial(check, ctx, doc))
+        return sort_problems(ctx.problems)

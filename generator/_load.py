@@ -8,6 +8,8 @@ transitively, the files their ``$ref``s name. Nothing below this module touches 
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import os
 import posixpath
@@ -25,7 +27,15 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from generator._model import Document, KeyPath, SourceFile
 from generator._problems import Problem
 
-__all__ = ["Loaded", "classify", "locate", "parse_markdown", "read_catalog", "yaml_to_python"]
+__all__ = [
+    "Loaded",
+    "classify",
+    "locate",
+    "paused_gc",
+    "parse_markdown",
+    "read_catalog",
+    "yaml_to_python",
+]
 
 # Folders EventCatalog's own build never looks into (tool state, dependencies, build output).
 _SKIP_DIRS = frozenset({"node_modules", "dist", "public"})
@@ -54,6 +64,24 @@ class _Loader(_BASE_LOADER):  # type: ignore[misc,valid-type]
                 tag = self._plain_tags[value] = super().resolve(kind, value, implicit)
             return tag
         return super().resolve(kind, value, implicit)
+
+
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """Hold Python's cycle collector while a catalog is loaded, linted or rendered.
+
+    These steps allocate millions of objects that all stay alive (the model), so each automatic
+    full collection walks everything for nothing: a third of the time on a large catalog.
+    Reference counting still frees what they drop; the collector resumes afterwards (nested
+    pauses leave it as the outermost one found it).
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 # --- which collection loads a file --------------------------------------------------------------
@@ -165,13 +193,22 @@ _BOOL_TAG = "tag:yaml.org,2002:bool"
 _FLATTENED_TAGS = frozenset({"tag:yaml.org,2002:merge", "tag:yaml.org,2002:value"})
 
 
+def _too_large(node: Node) -> YamlError:
+    mark = node.start_mark
+    return YamlError("document too large or too deeply nested (aliases?)", mark.line, mark.column)
+
+
+def _needs_flattening(node: MappingNode) -> bool:
+    for key_node, _value in node.value:  # noqa: SIM110 - no generator per mapping: hot path
+        if key_node.tag in _FLATTENED_TAGS:
+            return True
+    return False
+
+
 def _convert(node: Node, path: KeyPath, walk: _Walk, depth: int) -> Any:
     walk.nodes += 1
     if walk.nodes > _MAX_NODES or depth > _MAX_DEPTH:
-        mark = node.start_mark
-        raise YamlError(
-            "document too large or too deeply nested (aliases?)", mark.line, mark.column
-        )
+        raise _too_large(node)
     if isinstance(node, ScalarNode):
         tag = node.tag
         if tag == _STR_TAG:  # what construct_object returns for a string, without its dispatch
@@ -182,29 +219,44 @@ def _convert(node: Node, path: KeyPath, walk: _Walk, depth: int) -> Any:
         return walk.constructor.construct_object(node, deep=True)
     positions = walk.positions
     offset = walk.line_offset
+    inner = depth + 1
     if isinstance(node, SequenceNode):
         items = []
         for i, child in enumerate(node.value):
             mark = child.start_mark
             child_path = (*path, i)
             positions[child_path] = (mark.line + offset, mark.column + 1)
-            items.append(_convert(child, child_path, walk, depth + 1))
+            items.append(_convert(child, child_path, walk, inner))
         return items
     if isinstance(node, MappingNode):
-        if any(key_node.tag in _FLATTENED_TAGS for key_node, _value in node.value):
+        if _needs_flattening(node):
             walk.constructor.flatten_mapping(node)  # resolves `<<` merge keys
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = _convert(key_node, path, walk, depth + 1)
-            if isinstance(key, (list, dict)):
-                key = str(key)
+            # Plain string keys and values (most nodes) are taken here; the same node count
+            # and depth limits apply as in `_convert`.
+            if type(key_node) is ScalarNode and key_node.tag == _STR_TAG:
+                walk.nodes += 1
+                if walk.nodes > _MAX_NODES or inner > _MAX_DEPTH:
+                    raise _too_large(key_node)
+                key: Any = key_node.value
+            else:
+                key = _convert(key_node, path, walk, inner)
+                if isinstance(key, (list, dict)):
+                    key = str(key)
             mark = key_node.start_mark
             line, column = mark.line + offset, mark.column + 1
             key_path = (*path, key)
             if key in result:
                 walk.duplicates.append((key_path, line, column))
             positions[key_path] = (line, column)
-            result[key] = _convert(value_node, key_path, walk, depth + 1)
+            if type(value_node) is ScalarNode and value_node.tag == _STR_TAG:
+                walk.nodes += 1
+                if walk.nodes > _MAX_NODES or inner > _MAX_DEPTH:
+                    raise _too_large(value_node)
+                result[key] = value_node.value
+            else:
+                result[key] = _convert(value_node, key_path, walk, inner)
         return result
     raise YamlError(f"unsupported YAML node {type(node).__name__}", node.start_mark.line, 0)
 
@@ -227,7 +279,7 @@ def _convert_plain(node: Node, walk: _Walk, depth: int) -> Any:
     if isinstance(node, SequenceNode):
         return [_convert_plain(child, walk, depth + 1) for child in node.value]
     if isinstance(node, MappingNode):
-        if any(key_node.tag in _FLATTENED_TAGS for key_node, _value in node.value):
+        if _needs_flattening(node):
             walk.constructor.flatten_mapping(node)
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from generator._load import paused_gc
 from generator._model import Catalog
 from generator._render import datastores, http, messages, package, registry, services
 from generator._render._artifact import Artifact
@@ -47,6 +48,22 @@ def render_catalog(
     `cache` (off by default) keeps generated models and formatted files between runs; the
     result is byte for byte the same with or without it.
     """
+    with paused_gc():
+        try:
+            return _render(catalog, package_name, templates, read, format_code, cache)
+        finally:
+            if cache is not None:
+                cache.flush()
+
+
+def _render(
+    catalog: Catalog,
+    package_name: str,
+    templates: Path,
+    read: Reader | None,
+    format_code: bool,
+    cache: Cache | None,
+) -> RenderResult:
     check_identifier(package_name, what="output package name")
     use_cache(cache or Cache.off(), templates)
     view = CatalogView(catalog, package=package_name, cache=cache)

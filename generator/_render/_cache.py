@@ -10,8 +10,10 @@ Where it lives:
 - otherwise ``.cache/generator`` in the project holding the catalog (the nearest folder above it
   with a ``pyproject.toml`` or ``.git``); a catalog outside any project is not cached.
 
-Entries are written atomically (temporary file, then rename) and carry the sha256 of their
-text, so a torn or edited entry is a miss, never wrong output. Failing to write is not an error.
+Entries live in one SQLite file (thousands of small files cost more to create than to render);
+new ones are written in one transaction by `flush`. Each carries the sha256 of its text, so a
+damaged entry is a miss, never wrong output, and any failure to read or write the cache only
+makes the run slower.
 """
 
 from __future__ import annotations
@@ -19,18 +21,24 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-import tempfile
 from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 __all__ = ["CACHE_DIR_ENV", "CACHE_ENV", "Cache", "dist_version", "key_of"]
 
 CACHE_ENV = "GENERATOR_CACHE"
 CACHE_DIR_ENV = "GENERATOR_CACHE_DIR"
 FORMAT = "1"  # bump when the meaning of a key or the entry layout changes
+DATABASE = "entries.sqlite3"
 _OFF = frozenset({"0", "off", "false", "no"})
 _PROJECT_MARKERS = ("pyproject.toml", ".git")
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS entry ("
+    "kind TEXT NOT NULL, key TEXT NOT NULL, sha256 TEXT NOT NULL, body BLOB NOT NULL, "
+    "PRIMARY KEY (kind, key)) WITHOUT ROWID"
+)
 
 
 def key_of(kind: str, parts: Iterable[str]) -> str:
@@ -70,12 +78,14 @@ def dist_version(package: str, distribution: str) -> str:
 
 
 class Cache:
-    """Entries below `folder`, or nothing at all when `folder` is None."""
+    """Entries in `folder`, or nothing at all when `folder` is None."""
 
     def __init__(self, folder: Path | None) -> None:
         self.folder = folder
         self.hits = 0
         self.misses = 0
+        self._db: Any = None  # sqlite3.Connection once opened; False when it cannot be
+        self._pending: dict[tuple[str, str], bytes] = {}
 
     @classmethod
     def off(cls) -> Cache:
@@ -99,39 +109,75 @@ class Cache:
     def enabled(self) -> bool:
         return self.folder is not None
 
-    def _path(self, kind: str, key: str) -> Path:
-        assert self.folder is not None
-        return self.folder / kind / key[:2] / key
+    @property
+    def database(self) -> Path | None:
+        return None if self.folder is None else self.folder / DATABASE
+
+    def _connection(self) -> Any:
+        if self._db is None:
+            self._db = False
+            if self.folder is not None:
+                import sqlite3
+
+                try:
+                    self.folder.mkdir(parents=True, exist_ok=True)
+                    db = sqlite3.connect(self.folder / DATABASE, timeout=30)
+                    # WAL: readers never wait for a writer, and a commit needs no fsync to
+                    # leave the file consistent (a cache may lose entries, not its integrity).
+                    db.execute("PRAGMA journal_mode=WAL")
+                    db.execute("PRAGMA synchronous=NORMAL")
+                    db.execute(_SCHEMA)
+                    db.commit()
+                    self._db = db
+                except (OSError, sqlite3.Error):
+                    self._db = False
+        return self._db or None
 
     def get(self, kind: str, key: str) -> str | None:
-        if self.folder is None:
+        pending = self._pending.get((kind, key))
+        if pending is not None:
+            self.hits += 1
+            return pending.decode("utf-8", "surrogatepass")
+        db = self._connection()
+        if db is None:
+            if self.folder is not None:
+                self.misses += 1
             return None
         try:
-            data = self._path(kind, key).read_bytes()
-        except OSError:
-            self.misses += 1
-            return None
-        checksum, _, body = data.partition(b"\n")
-        if hashlib.sha256(body).hexdigest().encode() != checksum:
+            row = db.execute(
+                "SELECT sha256, body FROM entry WHERE kind = ? AND key = ?", (kind, key)
+            ).fetchone()
+        except Exception:  # noqa: BLE001 - a damaged database is an empty cache
+            row = None
+        if row is None or hashlib.sha256(row[1]).hexdigest() != row[0]:
             self.misses += 1
             return None
         self.hits += 1
-        return body.decode("utf-8", "surrogatepass")
+        return bytes(row[1]).decode("utf-8", "surrogatepass")
 
     def put(self, kind: str, key: str, text: str) -> None:
-        if self.folder is None:
+        """Remember an entry; it reaches the disk with the others at `flush`."""
+        if self.folder is not None:
+            self._pending[(kind, key)] = text.encode("utf-8", "surrogatepass")
+
+    def flush(self) -> None:
+        """Write the new entries in one transaction (quietly gives up when it cannot)."""
+        pending, self._pending = self._pending, {}
+        db = self._connection() if pending else None
+        if db is None:
             return
-        body = text.encode("utf-8", "surrogatepass")
-        target = self._path(kind, key)
+        rows = [
+            (kind, key, hashlib.sha256(body).hexdigest(), body)
+            for (kind, key), body in pending.items()
+        ]
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".entry-", dir=target.parent)
-            try:
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(hashlib.sha256(body).hexdigest().encode() + b"\n" + body)
-                os.replace(tmp, target)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
-        except OSError:
-            pass  # a read-only or full disk only makes the next run slower
+            with db:
+                db.executemany("INSERT OR REPLACE INTO entry VALUES (?, ?, ?, ?)", rows)
+        except Exception:  # noqa: BLE001 - read-only, full or locked: the next run is slower
+            pass
+
+    def close(self) -> None:
+        self.flush()
+        if self._db:
+            self._db.close()
+        self._db = None

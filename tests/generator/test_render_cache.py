@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -29,9 +30,18 @@ def _render(catalog: Path, cache: Cache) -> dict[str, str]:
     return render_catalog(load_catalog(catalog), cache=cache).files
 
 
-def _entries(cache: Cache, kind: str) -> list[Path]:
-    assert cache.folder is not None
-    return sorted(p for p in (cache.folder / kind).rglob("*") if p.is_file())
+def _entries(cache: Cache, kind: str) -> list[str]:
+    assert cache.database is not None
+    with sqlite3.connect(cache.database) as db:
+        return [
+            k for (k,) in db.execute("SELECT key FROM entry WHERE kind = ? ORDER BY key", (kind,))
+        ]
+
+
+def _delete(cache: Cache, kind: str, keys: list[str]) -> None:
+    assert cache.database is not None
+    with sqlite3.connect(cache.database) as db:
+        db.executemany("DELETE FROM entry WHERE kind = ? AND key = ?", [(kind, k) for k in keys])
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -52,13 +62,11 @@ def test_no_cache_empty_warm_and_partial_cache_give_the_same_bytes(
     assert warm.misses == 0 and warm.hits >= len(models) + len(formatted)
 
     # Half the entries gone: the rest are generated in a smaller batch, same bytes.
-    for entry in [*models[::2], *formatted[1::2]]:
-        entry.unlink()
+    _delete(cache, "models", models[::2])
+    _delete(cache, "ruff", formatted[1::2])
     assert _render(catalog, Cache(tmp_path / "cache")) == plain
     # A single model to generate (datamodel-code-generator then gets a one-file folder).
-    models = _entries(cache, "models")
-    for entry in models[1:]:
-        entry.unlink()
+    _delete(cache, "models", _entries(cache, "models")[1:])
     assert _render(catalog, Cache(tmp_path / "cache")) == plain
 
 
@@ -91,8 +99,13 @@ def test_a_damaged_entry_is_a_miss_and_is_replaced(tmp_path: Path) -> None:
     plain = _render(catalog, Cache.off())
     cache = Cache(tmp_path / "cache")
     _render(catalog, cache)
-    entry = _entries(cache, "models")[0]
-    entry.write_bytes(entry.read_bytes().replace(b"class ", b"klass ", 1))
+    assert cache.database is not None
+    with sqlite3.connect(cache.database) as db:
+        db.execute(
+            "UPDATE entry SET body = CAST(replace(CAST(body AS TEXT), 'class ', 'klass ') AS BLOB) "
+            "WHERE kind = 'models' AND key = ?",
+            (_entries(cache, "models")[0],),
+        )
     second = Cache(tmp_path / "cache")
     assert _render(catalog, second) == plain
     assert second.misses == 1
