@@ -405,15 +405,16 @@ class AcmeClient:
         cart_id: Id,
         customer_id: Id,
         *,
+        delivery_address: DeliveryAddress,
         payment_method: str = "pm_card_visa",
-        delivery_address: DeliveryAddress | None = None,
         promotion_code: str | None = None,
         correlation_id: str | None = None,
     ) -> GetCartResponse:
         """POST /carts/{cartId}/checkout; the answer carries the checkoutId to follow.
 
-        `correlation_id` (X-Correlation-Id) is carried by every message the checkout causes,
-        so its traces, outbox rows and dead letters can be found afterwards."""
+        The delivery address is required (checkout-cart 2.0.0): the warehouse cannot ship an
+        order without one. `correlation_id` (X-Correlation-Id) is carried by every message the
+        checkout causes, so its traces, outbox rows and dead letters can be found afterwards."""
         cid = _id(cart_id, "cart id")
         body = _build(
             CheckoutCart,

@@ -264,7 +264,7 @@ def build_router(handlers: CartApiHttpHandlers, authorizer: Authorizer) -> APIRo
                 "description": "The cart is empty, not OPEN, or holds a product that can no longer be sold."
             },
             422: {
-                "description": "The request failed validation; `errors` lists each invalid field."
+                "description": "The request failed validation, for example without a `deliveryAddress`; `errors` lists each invalid field."
             },
         },
     )

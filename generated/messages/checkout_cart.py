@@ -14,7 +14,7 @@ from generator.contracts import MessageSpec
 
 
 class CheckoutCartDeliveryAddress(BaseModel):
-    """Where the order is delivered. Without it the order is created without a delivery address and the warehouse cannot ship it."""
+    """Where the order is delivered (required: the warehouse cannot ship an order without it)."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -81,12 +81,12 @@ class CheckoutCart(BaseModel):
         ),
     ] = "pm_card_visa"
     delivery_address: Annotated[
-        CheckoutCartDeliveryAddress | None,
+        CheckoutCartDeliveryAddress,
         Field(
             alias="deliveryAddress",
-            description="Where the order is delivered. Without it the order is created without a delivery address and the warehouse cannot ship it.",
+            description="Where the order is delivered (required: the warehouse cannot ship an order without it).",
         ),
-    ] = None
+    ]
 
 
 MESSAGE = MessageSpec(

@@ -10,9 +10,12 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from acme.client import AcmeClient, ApiError, CheckoutTimeout, ClientError
+from acme.client import AcmeClient, ApiError, CheckoutTimeout, ClientError, DeliveryAddress
 
 BASE = "http://gateway.test"
+ADDRESS = DeliveryAddress(
+    line1="1 Main St", city="Springfield", postal_code="12345", country_code="US"
+)
 Handler = Callable[[httpx.Request], httpx.Response]
 
 
@@ -96,7 +99,9 @@ async def test_invalid_arguments_name_the_field() -> None:
     with pytest.raises(ClientError, match=r"set_stock: invalid argument \(available:"):
         await acme.set_stock(uuid.uuid4(), -1)
     with pytest.raises(ClientError, match="payment_method"):
-        await acme.checkout(uuid.uuid4(), uuid.uuid4(), payment_method="visa")
+        await acme.checkout(
+            uuid.uuid4(), uuid.uuid4(), payment_method="visa", delivery_address=ADDRESS
+        )
 
 
 async def test_requests_carry_the_token_and_the_body_by_alias() -> None:
@@ -126,8 +131,11 @@ async def test_checkout_sends_the_correlation_id() -> None:
         return problem(404, "not_found", "no such cart")
 
     with pytest.raises(ApiError):
-        await client(handler).checkout(cart_id, uuid.uuid4(), correlation_id="corr-1")
+        await client(handler).checkout(
+            cart_id, uuid.uuid4(), delivery_address=ADDRESS, correlation_id="corr-1"
+        )
     assert seen[0].headers["x-correlation-id"] == "corr-1"
+    assert json.loads(seen[0].content)["deliveryAddress"]["postalCode"] == "12345"
 
 
 async def test_sign_in_waits_for_credentials_that_are_on_their_way() -> None:

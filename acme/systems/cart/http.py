@@ -288,6 +288,8 @@ class CartHttp:
                 await tx.conn.execute(
                     delete(cart_discounts).where(cart_discounts.c.cart_id == cart_id)
                 )
+            # Required by checkout-cart 2.0.0: a body without it was refused with 422 by the
+            # generated router, before any stock is held or money moves.
             address = body.delivery_address
             await tx.publisher(CartApiPublisher).cart_checked_out(
                 CartCheckedOut(
@@ -309,10 +311,8 @@ class CartHttp:
                     total=sums.total,
                     currency=again.cart.currency,
                     payment_method=body.payment_method or DEFAULT_PAYMENT_METHOD,
-                    delivery_address=(
-                        CartCheckedOutDeliveryAddress.model_validate(address.model_dump())
-                        if address is not None
-                        else None
+                    delivery_address=CartCheckedOutDeliveryAddress.model_validate(
+                        address.model_dump()
                     ),
                 ),
                 key=checkout_id,

@@ -250,10 +250,14 @@ async def test_remove_item_errors(h: SystemHarness) -> None:
 # -- checkout -------------------------------------------------------------------------------
 
 
+ADDRESS = {"line1": "1 Main St", "city": "Springfield", "postalCode": "12345", "countryCode": "US"}
+
+
 async def checkout(h: SystemHarness, cart: str, customer: str, **extra: Any) -> httpx.Response:
+    """POST /carts/{cart}/checkout with a delivery address unless `extra` replaces it."""
     return await h.client.post(
         f"/carts/{cart}/checkout",
-        json={"cartId": cart, "customerId": customer, **extra},
+        json={"cartId": cart, "customerId": customer, "deliveryAddress": ADDRESS, **extra},
         headers=h.auth(customer),
     )
 
@@ -379,21 +383,21 @@ async def test_checkout_request_errors(h: SystemHarness) -> None:
     await add(h, cart, item, customer)
     mismatch = await h.client.post(
         f"/carts/{cart}/checkout",
-        json={"cartId": str(uuid.uuid4()), "customerId": customer},
+        json={"cartId": str(uuid.uuid4()), "customerId": customer, "deliveryAddress": ADDRESS},
         headers=h.auth(customer),
     )
     assert mismatch.status_code == 400
     stranger = str(uuid.uuid4())
     not_owner = await h.client.post(
         f"/carts/{cart}/checkout",
-        json={"cartId": cart, "customerId": stranger},
+        json={"cartId": cart, "customerId": stranger, "deliveryAddress": ADDRESS},
         headers=h.auth(stranger),
     )
     assert not_owner.status_code == 403
     # Staff may act on a cart, but only for the customer who owns it.
     wrong_customer = await h.client.post(
         f"/carts/{cart}/checkout",
-        json={"cartId": cart, "customerId": stranger},
+        json={"cartId": cart, "customerId": stranger, "deliveryAddress": ADDRESS},
         headers=h.auth(admin=True),
     )
     assert wrong_customer.status_code == 403
@@ -401,11 +405,46 @@ async def test_checkout_request_errors(h: SystemHarness) -> None:
     assert bad_method.status_code == 422
     unknown = await h.client.post(
         f"/carts/{uuid.uuid4()}/checkout",
-        json={"cartId": str(uuid.uuid4()), "customerId": customer},
+        json={"cartId": str(uuid.uuid4()), "customerId": customer, "deliveryAddress": ADDRESS},
         headers=h.auth(customer),
     )
     assert unknown.status_code in (400, 404)
     assert h.seen("cart-checked-out") == []
+
+
+async def test_checkout_without_a_usable_delivery_address_is_refused(h: SystemHarness) -> None:
+    """checkout-cart 2.0.0: the address is required, so that no paid order reaches a warehouse
+    that cannot ship it; the shopper learns which field to fix, and nothing is frozen."""
+    customer = str(uuid.uuid4())
+    cart = (await new_cart(h, customer))["cartId"]
+    await add(h, cart, await product(h), customer)
+
+    missing = await h.client.post(
+        f"/carts/{cart}/checkout",
+        json={"cartId": cart, "customerId": customer},
+        headers=h.auth(customer),
+    )
+    no_city = await checkout(
+        h, cart, customer, deliveryAddress={k: v for k, v in ADDRESS.items() if k != "city"}
+    )
+    blank_line = await checkout(h, cart, customer, deliveryAddress={**ADDRESS, "line1": ""})
+
+    for response, field in (
+        (missing, "deliveryAddress"),
+        (no_city, "deliveryAddress.city"),
+        (blank_line, "deliveryAddress.line1"),
+    ):
+        assert response.status_code == 422, response.text
+        assert response.headers["content-type"].startswith("application/problem+json")
+        locations = [e["location"] for e in response.json()["errors"]]
+        assert any(loc.endswith(field) for loc in locations), (field, locations)
+    assert (await h.client.get(f"/carts/{cart}", headers=h.auth(customer))).json()[
+        "status"
+    ] == "OPEN"
+    await h.quiet(0.3)
+    assert h.seen("cart-checked-out") == []
+    # With an address the same cart checks out.
+    assert (await checkout(h, cart, customer)).status_code == 200
 
 
 # -- messages -------------------------------------------------------------------------------
