@@ -154,7 +154,6 @@ def _store(data_dir: Path, store: str) -> Path:
 
 @dataclass
 class _Money:
-    captures: int = 0
     captured: int = 0
     refunded: int = 0
     intents_captured: int = 0
@@ -234,7 +233,6 @@ def _outcomes(
         order_id = metadata.get("order_id")
         if order_id:
             m = money[hex_id(order_id)]
-            m.captures += captures
             m.captured += int(counts.get("amount_captured", 0))
             m.refunded += int(counts.get("amount_refunded", 0))
             m.intents_captured += 1 if captures else 0
