@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable, Sequence
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 __all__ = ["BodySizeLimit", "build_http_app", "problem"]
 
 PROBLEM_JSON = "application/problem+json"
+_PATH_SAFE = "/!$&'()*+,;=:@-._~"  # RFC 3986 pchar and "/", left as they are
 logger = logging.getLogger("acme.http")
 
 
@@ -52,7 +54,9 @@ def problem(
         "detail": detail,
     }
     if instance:
-        body["instance"] = instance
+        # The request path, percent-encoded again (Starlette hands it over decoded): the
+        # documents promise a URI reference, and a path may carry any character.
+        body["instance"] = quote(instance, safe=_PATH_SAFE)
     body.update(extra)
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
 
@@ -136,25 +140,17 @@ def _install_error_handlers(api: FastAPI) -> None:
 
     @api.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {
-                "loc": list(err.get("loc", ())),
-                "msg": err.get("msg", ""),
-                "type": err.get("type", ""),
-            }
-            for err in exc.errors()
-        ]
-        where = ", ".join(".".join(str(p) for p in e["loc"]) for e in errors[:5])
-        return problem(
-            422,
-            "validation-error",
-            f"invalid request: {where}",
-            instance=request.url.path,
-            errors=errors,
-        )
+        return _validation_problem(request, exc.errors())
 
     @api.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and isinstance(exc.__cause__, ValueError | RecursionError):
+            # FastAPI answers a body json.loads cannot even start on (not UTF-8, nested too
+            # deep) with a bare 400; it is malformed JSON like any other: 422 naming the body.
+            reason = f"the body is not valid JSON: {type(exc.__cause__).__name__}"
+            return _validation_problem(
+                request, [{"loc": ("body",), "msg": reason, "type": "json_invalid"}]
+            )
         code = {404: "not-found", 405: "method-not-allowed", 413: "payload-too-large"}.get(
             exc.status_code, "http-error"
         )
@@ -170,6 +166,34 @@ def _install_error_handlers(api: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
         return problem(500, "internal-error", "internal error", instance=request.url.path)
+
+
+def _validation_problem(request: Request, found: Sequence[Any]) -> JSONResponse:
+    """422 listing each invalid field. Every entry has `loc`/`msg`/`type` and the same as
+    `location` (dotted) and `message`: the catalog's OpenAPI documents describe `errors`
+    items with either pair of names, and this app serves all of them."""
+    errors = []
+    for err in found:
+        loc = [p if isinstance(p, int) else str(p) for p in err.get("loc", ())]
+        msg = str(err.get("msg", ""))
+        location = ".".join(str(p) for p in loc)
+        errors.append(
+            {
+                "loc": loc,
+                "msg": msg,
+                "type": err.get("type", ""),
+                "location": location,
+                "message": msg,
+            }
+        )
+    where = ", ".join(e["location"] for e in errors[:5])
+    return problem(
+        422,
+        "validation-error",
+        f"invalid request: {where}",
+        instance=request.url.path,
+        errors=errors,
+    )
 
 
 def build_http_app(app: SystemApp) -> FastAPI:

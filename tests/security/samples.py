@@ -44,7 +44,11 @@ SAMPLE_BODIES: dict[str, Callable[[Sample], dict[str, Any]]] = {
         "productId": str(uuid.uuid4()),
         "quantity": 1,
     },
-    "checkoutCart": lambda s: {"cartId": s.path["cartId"], "customerId": s.subject},
+    "checkoutCart": lambda s: {
+        "cartId": s.path["cartId"],
+        "customerId": s.subject,
+        "deliveryAddress": ADDRESS,
+    },
     "registerCustomer": lambda s: {
         "email": f"shopper-{uuid.uuid4().hex[:12]}@example.com",
         "password": "correct horse battery staple",

@@ -37,6 +37,7 @@ from generator.contracts import ApiError, RequestContext
 __all__ = ["PRODUCT_DATABASE", "ProductApi", "response"]
 
 PRODUCT_DATABASE = "product-database"
+MAX_PRICE = 2_147_483_647  # PostgreSQL's largest INTEGER, the type of every price column
 # Product writes run as the service that owns the product events (see the ProductAPI page).
 EVENTS_SERVICE = product_search_publisher.SERVICE.id
 
@@ -59,6 +60,18 @@ def _not_found(product_id: str) -> ApiError:
     return ApiError(404, "not_found", f"product {product_id} does not exist")
 
 
+def _check_price(price: int | None) -> None:
+    # The catalog sets no maximum, but the price columns here and in every system that keeps
+    # product prices are INTEGER: a larger price would fail in the database (a 500) or later
+    # in a consumer. Refused like a schema violation.
+    if price is not None and price > MAX_PRICE:
+        raise ApiError(
+            422,
+            "validation-error",
+            f"invalid request: body.price must be at most {MAX_PRICE} (got {price})",
+        )
+
+
 def _sku_conflict(taken: list[str]) -> ApiError:
     return ApiError(409, "sku_taken", "SKU already used in the catalog: " + ", ".join(taken))
 
@@ -72,6 +85,7 @@ class ProductApi:
     async def create_product(
         self, body: CreateProduct, request: RequestContext
     ) -> GetProductResponse:
+        _check_price(body.price)
         requested = [(v.sku, dict(v.attributes)) for v in body.variants or []]
         try:
             check_variant_skus(body.sku, [sku for sku, _ in requested])
@@ -122,6 +136,7 @@ class ProductApi:
                 "id_mismatch",
                 f"body productId {body.product_id} differs from the path's {product_id}",
             )
+        _check_price(body.price)
         requested: dict[str, Any] = {
             "name": body.name,
             "description": body.description,
@@ -185,6 +200,11 @@ class ProductApi:
     async def reindex_catalog(
         self, body: ReindexCatalog, request: RequestContext
     ) -> ReindexCatalog:
+        if body.statuses is not None and len(set(body.statuses)) != len(body.statuses):
+            # The schema says uniqueItems; the generated model does not check it.
+            raise ApiError(
+                422, "validation-error", "invalid request: body.statuses lists a status twice"
+            )
         reindex_id = str(body.reindex_id)
         async with self.app.transaction(
             product_api.SERVICE.id, correlation_id=request.correlation_id

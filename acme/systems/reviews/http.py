@@ -20,6 +20,7 @@ from generated.services.review_api import ReviewApiPublisher
 from generator.contracts import ApiError, RequestContext
 
 SERVICE = "review-api"
+MAX_OFFSET = 1_000_000  # deeper pages are empty; only the total is asked for
 
 
 def _same(subject: str | None, expected: UUID) -> bool:
@@ -186,9 +187,16 @@ class ReviewApiHttp:
         request: RequestContext,
     ) -> ProductReviewsPage:
         product = UUID(product_id)
+        # An offset past any real page would also overflow the database's integer (page has
+        # no upper bound in the catalog): ask for no rows, just the total.
+        deep = (page - 1) * page_size > MAX_OFFSET
         async with self._app.store("review-database").connect() as conn:
             total, found = await store.published_page(
-                conn, product, page=page, page_size=page_size, sort=sort
+                conn,
+                product,
+                page=1 if deep else page,
+                page_size=0 if deep else page_size,
+                sort=sort,
             )
         async with self._app.store("rating-cache").connect() as conn:
             summary = await store.summary(conn, product)

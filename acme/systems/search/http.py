@@ -19,6 +19,10 @@ from generator.contracts import ApiError, RequestContext
 __all__ = ["SEARCH_INDEX", "SearchApi"]
 
 SEARCH_INDEX = "search-index"
+# price_cents is an INTEGER column: no stored price exceeds PostgreSQL's largest INTEGER, and a
+# bound beyond it must not reach the database (SQLite and asyncpg reject such parameters).
+MAX_PRICE = 2_147_483_647
+MAX_OFFSET = 1_000_000  # deeper pages are empty; only the total is asked for
 
 
 class SearchApi:
@@ -45,10 +49,17 @@ class SearchApi:
             raise ApiError(400, "bad_request", str(exc)) from None
         if not query.strip():
             raise ApiError(400, "bad_request", "query must contain a word to search for")
+        if "\x00" in query or "\x00" in (category or ""):
+            # Neither an FTS5 string nor a PostgreSQL text value can hold NUL.
+            raise ApiError(400, "bad_request", "query and category must not contain NUL characters")
         statuses = visible_statuses(status, staff=request.is_admin)
         empty = SearchProductsResponse(total=0, page=page, page_size=page_size, results=[])
-        if statuses == ():
+        if statuses == () or (min_price is not None and min_price > MAX_PRICE):
             return empty
+        if max_price is not None and max_price > MAX_PRICE:
+            max_price = None  # every stored price is below it
+        offset = (page - 1) * page_size
+        deep = offset > MAX_OFFSET
         engine = self.app.store(SEARCH_INDEX)
         if not self._fulltext_ready:
             # Nothing indexed yet in a fresh store: create the structure rather than fail.
@@ -64,8 +75,8 @@ class SearchApi:
                 statuses=statuses,
                 min_price=min_price,
                 max_price=max_price,
-                limit=page_size,
-                offset=(page - 1) * page_size,
+                limit=0 if deep else page_size,
+                offset=0 if deep else offset,
             )
         results = [
             SearchProductsResponseResult.model_validate(
