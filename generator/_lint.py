@@ -290,6 +290,10 @@ class _Context:
         self.index = catalog.index
         self.problems: list[Problem] = list(catalog.problems)
         self._files_done: set[str] = set()
+        # (base URI, fragment) pairs that resolve: documents repeat their local references
+        self._resolved: set[tuple[str, str]] = set()
+        # body references already judged (the catalog does not change during one lint)
+        self.dangling: dict[tuple[str, str], str | None] = {}
 
     # -- reporting -----------------------------------------------------------------------------
     def report(self, rule: str, path: str, position: tuple[int, int], message: str) -> None:
@@ -474,8 +478,11 @@ class _Context:
             if ref.startswith("#"):
                 # Fast path: a fragment joins with any base without error, so the URL parsing
                 # below only matters for the message; a failure takes the full path again.
+                if (base, ref) in self._resolved:
+                    continue
                 try:
                     resolver.lookup(ref)
+                    self._resolved.add((base, ref))
                     continue
                 except Exception:  # reported below, by the full path, with the same outcome
                     pass
@@ -1358,13 +1365,21 @@ _RESOURCE_REF = re.compile(r"\[\[([A-Za-z][\w-]*)\\?\|([^\]\n]+?)\]\]")
 _DOC_VERSION = re.compile(r"^[0-9.]+$")
 
 
+def _blank(match: re.Match[str]) -> str:
+    """The matched text with every character but line breaks turned into a space."""
+    return "\n".join(" " * len(part) for part in match.group(0).split("\n"))
+
+
 def check_body(ctx: _Context, doc: Document) -> None:
     """body/*: ``[[type|id]]`` references (literal in .md; must resolve in .mdx)."""
     if "[[" not in doc.body:
         return
-    body = _CODE.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)), doc.body)
+    body = _CODE.sub(_blank, doc.body)
+    counted, newlines = 0, 0  # newlines before `counted`: matches come in order
     for match in _RESOURCE_REF.finditer(body):
-        line = doc.body_line + body.count("\n", 0, match.start())
+        newlines += body.count("\n", counted, match.start())
+        counted = match.start()
+        line = doc.body_line + newlines
         column = match.start() - (body.rfind("\n", 0, match.start()) + 1) + 1
         text = match.group(0)
         if not doc.is_mdx:
@@ -1375,7 +1390,10 @@ def check_body(ctx: _Context, doc: Document) -> None:
                 f"{text} renders as literal text in .md; rename the file to .mdx",
             )
             continue
-        problem = _dangling(ctx, match.group(1), match.group(2).strip())
+        target = (match.group(1), match.group(2).strip())
+        problem = ctx.dangling.get(target, "")
+        if problem == "":  # not asked yet ("" is never an answer)
+            problem = ctx.dangling[target] = _dangling(ctx, *target)
         if problem:
             ctx.report("body/dangling-resource-ref", doc.path, (line, column), f"{text}: {problem}")
 
