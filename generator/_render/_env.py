@@ -62,12 +62,19 @@ def py_literal(value: Any) -> str:
     raise RenderError(f"cannot write a {type(value).__name__} as a Python literal")
 
 
+@cache
+def _record_fields(cls: type) -> tuple[str, ...] | None:
+    """Field names of a dataclass, None for any other type (asked once per type)."""
+    if not dataclasses.is_dataclass(cls):
+        return None
+    return tuple(f.name for f in dataclasses.fields(cls))
+
+
 def py_record(value: Any) -> str:
     """A dataclass instance as a constructor call with keyword literals (nested records too)."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        args = ", ".join(
-            f"{f.name}={py_record(getattr(value, f.name))}" for f in dataclasses.fields(value)
-        )
+    names = None if isinstance(value, type) else _record_fields(type(value))
+    if names is not None:
+        args = ", ".join(f"{name}={py_record(getattr(value, name))}" for name in names)
         return f"{check_identifier(type(value).__name__)}({args})"
     if isinstance(value, tuple) and any(dataclasses.is_dataclass(v) for v in value):
         items = ", ".join(py_record(v) for v in value)

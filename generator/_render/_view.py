@@ -125,7 +125,11 @@ class CatalogView:
         """A catalog-relative path as written in headers and the manifest (``catalog/...``)."""
         found = self._source_paths.get(path)
         if found is None:
-            found = str(PurePosixPath(self.root_name) / PurePosixPath(path))
+            plain_root = self.root_name not in ("", ".") and "/" not in self.root_name
+            if path and plain_root and all(p not in ("", ".") for p in path.split("/")):
+                found = f"{self.root_name}/{path}"  # already what PurePosixPath would make
+            else:
+                found = str(PurePosixPath(self.root_name) / PurePosixPath(path))
             self._source_paths[path] = found
         return found
 
