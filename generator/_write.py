@@ -14,6 +14,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
+import shutil
 import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -38,6 +40,7 @@ MANIFEST = "manifest.json"
 GENERATOR_DIR = Path(__file__).resolve().parent
 # A folder holding one of these is a project root, never an output folder.
 _ROOT_MARKERS = (".git", "pyproject.toml", "setup.py", "setup.cfg")
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
 class OutputError(Exception):
@@ -186,9 +189,49 @@ def _same_bytes(path: Path, data: bytes) -> bool:
         return False
 
 
+def _write_new_folder(files: Mapping[str, str], root: Path) -> WriteReport | None:
+    """Fill a folder that does not exist yet beside it, then rename it into place.
+
+    Readers see no folder or the whole of it, and no file needs a temporary copy of its own
+    (thousands of those cost more than rendering them). None when the folder appeared
+    meanwhile: the caller then writes file by file.
+    """
+    root.parent.mkdir(parents=True, exist_ok=True)
+    staging = root.parent / f".{root.name}.{secrets.token_hex(6)}.tmp"
+    staging.mkdir()
+    try:
+        report = WriteReport()
+        checked: set[Path] = set()
+        made: set[Path] = {staging}
+        ordered = sorted(p for p in files if p != MANIFEST)
+        for relative in [*ordered, *([MANIFEST] if MANIFEST in files else [])]:
+            path = _safe_path(staging, relative, checked)
+            if path.parent not in made:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                made.add(path.parent)
+            # 0600 like the temporary files the other path renames into place
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(files[relative].encode("utf-8"))
+            report.written.append(relative)
+        try:
+            os.rename(staging, root)
+        except OSError:
+            shutil.rmtree(staging, ignore_errors=True)
+            return None
+        return report
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
 def write_output(files: Mapping[str, str], out: Path, *, catalog_root: Path) -> WriteReport:
     """Make `out` hold exactly `files` (manifest included), touching nothing else."""
     root = check_output_folder(out, catalog_root=catalog_root)
+    if not root.exists() and not root.is_symlink():
+        fresh = _write_new_folder(files, root)
+        if fresh is not None:
+            return fresh
     previous = manifest_hashes(read_manifest(root)) if root.is_dir() else {}
     report = WriteReport()
     root.mkdir(parents=True, exist_ok=True)
