@@ -3,7 +3,8 @@
 #
 #   scripts/conformance.sh [CONFIG...]      (make conformance)
 #
-# CONFIG is any of: embedded nats-pg rabbit-pg redis-pg kafka-pg (default: all of them).
+# CONFIG is any of: embedded nats-pg rabbit-pg redis-pg kafka-pg (the default: all of them), or
+# nats-sqlite rabbit-sqlite redis-sqlite kafka-sqlite (the broker alone, SQLite files as stores).
 #   embedded   the default: embedded NATS (JetStream), one SQLite file per store
 #   nats-pg    NATS with JetStream on 127.0.0.1:4222, PostgreSQL on 127.0.0.1:5432 for every store
 #   rabbit-pg  RabbitMQ on 127.0.0.1:5672 (guest/guest), PostgreSQL
@@ -65,10 +66,10 @@ start_tansu() {
 broker_of() {
     case "$1" in
         embedded) echo "" ;;
-        nats-pg) echo "nats://127.0.0.1:4222" ;;
-        rabbit-pg) echo "amqp://guest:guest@127.0.0.1:5672/" ;;
-        redis-pg) echo "redis://127.0.0.1:6379" ;;
-        kafka-pg) echo "$KAFKA_URL" ;;
+        nats-pg | nats-sqlite) echo "nats://127.0.0.1:4222" ;;
+        rabbit-pg | rabbit-sqlite) echo "amqp://guest:guest@127.0.0.1:5672/" ;;
+        redis-pg | redis-sqlite) echo "redis://127.0.0.1:6379" ;;
+        kafka-pg | kafka-sqlite) echo "$KAFKA_URL" ;;
         *) return 1 ;;
     esac
 }
@@ -102,12 +103,12 @@ for config in "${CONFIGS[@]}"; do
         echo "unknown configuration '$config'; known: ${ALL[*]}" >&2
         exit 2
     fi
-    if [ "$config" = kafka-pg ] && ! answers "$(endpoint "$KAFKA_URL")" && [ -z "$TANSU_PID" ]; then
+    if [ "${config%%-*}" = kafka ] && ! answers "$(endpoint "$KAFKA_URL")" && [ -z "$TANSU_PID" ]; then
         start_tansu && echo "started Tansu (Kafka-compatible) at $KAFKA_URL" >&2
     fi
     broker=$(broker_of "$config")
     database=""
-    [ "$config" != embedded ] && database=$PG_URL
+    [ "${config##*-}" = pg ] && database=$PG_URL
     missing=""
     for url in $broker $database; do
         ep=$(endpoint "$url")
