@@ -1,8 +1,10 @@
 """Redis streams: one stream per subject, one consumer group per service (XREADGROUP/XACK).
 
 Requests use a Redis list `_rpc.<subject>` (each request popped by one replica) and are
-answered on the reply channel FastStream creates. Limitation: entries left pending by a
-consumer that crashed are not claimed back automatically (no XAUTOCLAIM pass yet).
+answered on the reply channel FastStream creates. A service's group is created at the start of
+the stream (FastStream would create it at "$"), so what producers published before the service
+first started is delivered, as on NATS. Limitation: entries left pending by a consumer that
+crashed are not claimed back automatically (no XAUTOCLAIM pass yet).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class RedisTransport(Transport):
     kind: ClassVar[BrokerKind] = "redis"
 
     def _make_broker(self) -> RedisBroker:
+        self._groups: list[tuple[str, str]] = []
         return RedisBroker(
             self.url,
             logger=self.broker_logger,
@@ -37,6 +40,7 @@ class RedisTransport(Transport):
 
     def _register_events(self, subject: str, group: str, handler: Any, **doc: Any) -> Any:
         consumer = f"{group}-{socket.gethostname()}-{os.getpid()}"
+        self._groups.append((subject, group))
         sub = self.broker.subscriber(
             stream=StreamSub(subject, group=group, consumer=consumer, polling_interval=1000),
             ack_policy=AckPolicy.MANUAL,
@@ -58,11 +62,17 @@ class RedisTransport(Transport):
             return self.broker.publisher(list=RPC_PREFIX + subject, **doc)
         return self.broker.publisher(stream=subject, **doc)
 
+    async def _prepare(self) -> None:
+        client = await self.broker.connect()
+        for subject, group in self._groups:
+            await _create_group(client, subject, group, "0")
+
     async def _purge(self, subject: str, group: str) -> None:
         client = await self.broker.connect()
         with contextlib.suppress(ResponseError):  # no such stream or group
-            # recreated at start from "$": only messages published from then on
             await client.xgroup_destroy(subject, group)
+        # from now on: `_prepare` then finds the group and leaves it where it is
+        await _create_group(client, subject, group, "$")
         await client.delete(RPC_PREFIX + subject)
 
     async def _publish(
@@ -74,3 +84,11 @@ class RedisTransport(Transport):
         self, subject: str, body: bytes, headers: dict[str, str], timeout: float
     ) -> Any:
         return await self.broker.request(body, list=subject, headers=headers, timeout=timeout)
+
+
+async def _create_group(client: Any, subject: str, group: str, start: str) -> None:
+    try:
+        await client.xgroup_create(name=subject, groupname=group, id=start, mkstream=True)
+    except ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):  # an existing group keeps its position
+            raise
