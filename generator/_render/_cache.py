@@ -11,9 +11,9 @@ Where it lives:
   with a ``pyproject.toml`` or ``.git``); a catalog outside any project is not cached.
 
 Entries live in one SQLite file (thousands of small files cost more to create than to render);
-new ones are written in one transaction by `flush`. Each carries the sha256 of its text, so a
-damaged entry is a miss, never wrong output, and any failure to read or write the cache only
-makes the run slower.
+new ones are written in one transaction by `flush`, without fsync. Each carries the sha256 of
+its text, so a damaged entry is a miss, never wrong output; a file that is no database any more
+is replaced, and any other failure to read or write the cache only makes the run slower.
 """
 
 from __future__ import annotations
@@ -77,6 +77,24 @@ def dist_version(package: str, distribution: str) -> str:
         return "unknown"
 
 
+def _open(path: Path) -> Any:
+    import sqlite3
+
+    db = sqlite3.connect(path, timeout=30)
+    try:
+        # WAL: readers never wait for the writer. No fsync at all: on a shared, busy disk one
+        # costs seconds, and a cache may lose entries (a damaged file is detected and replaced).
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=OFF")
+        db.execute(_SCHEMA)
+        db.execute("SELECT count(*) FROM entry WHERE kind = ''").fetchone()
+        db.commit()
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
 class Cache:
     """Entries in `folder`, or nothing at all when `folder` is None."""
 
@@ -121,14 +139,15 @@ class Cache:
 
                 try:
                     self.folder.mkdir(parents=True, exist_ok=True)
-                    db = sqlite3.connect(self.folder / DATABASE, timeout=30)
-                    # WAL: readers never wait for a writer, and a commit needs no fsync to
-                    # leave the file consistent (a cache may lose entries, not its integrity).
-                    db.execute("PRAGMA journal_mode=WAL")
-                    db.execute("PRAGMA synchronous=NORMAL")
-                    db.execute(_SCHEMA)
-                    db.commit()
-                    self._db = db
+                    self._db = _open(self.folder / DATABASE)
+                except sqlite3.DatabaseError:
+                    # Not a database any more (a crash without fsync, a stray file): start over.
+                    try:
+                        for suffix in ("", "-wal", "-shm"):
+                            Path(f"{self.folder / DATABASE}{suffix}").unlink(missing_ok=True)
+                        self._db = _open(self.folder / DATABASE)
+                    except (OSError, sqlite3.Error):
+                        self._db = False
                 except (OSError, sqlite3.Error):
                     self._db = False
         return self._db or None

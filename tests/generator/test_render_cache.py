@@ -177,3 +177,16 @@ def test_a_warm_run_imports_neither_datamodel_code_generator_nor_sqlglot(tmp_pat
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]", result.stderr
+
+
+def test_a_file_that_is_no_database_is_replaced(tmp_path: Path) -> None:
+    catalog = GOLDEN / "basic" / "catalog"
+    plain = _render(catalog, Cache.off())
+    cache = Cache(tmp_path / "cache")
+    assert cache.database is not None
+    cache.database.parent.mkdir(parents=True)
+    cache.database.write_bytes(b"not a database, just some bytes " * 100)
+    assert _render(catalog, cache) == plain
+    warm = Cache(tmp_path / "cache")
+    assert _render(catalog, warm) == plain
+    assert warm.hits > 0 and warm.misses == 0
