@@ -77,16 +77,6 @@ def _split_frontmatter(text: str) -> tuple[str, str] | None:
     return text[4 : end + 1], text[end + 4 :]
 
 
-def _catalog_ids(catalog: Path) -> set[str]:
-    ids: set[str] = set()
-    for page in _pages(catalog):
-        parts = _split_frontmatter(page.read_text(encoding="utf-8"))
-        data = yaml.safe_load(parts[0]) if parts else None
-        if isinstance(data, dict) and isinstance(data.get("id"), str):
-            ids.add(data["id"])
-    return ids
-
-
 def _pages(folder: Path) -> Iterator[Path]:
     for path in sorted(folder.rglob("*")):
         if path.suffix in (".md", ".mdx") and path.is_file():
@@ -109,6 +99,11 @@ def _copy_name(path: Path, suffix: str) -> str:
     return path.stem + suffix + path.suffix if path.is_file() else path.name + suffix
 
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+_PAGE_PATTERNS = ("*.md", "*.mdx")
+
+
 def build_synthetic(catalog: Path, target: Path, scale: int) -> Path:
     """`target` becomes a catalog holding `catalog` and ``scale - 1`` renamed copies of it.
 
@@ -119,7 +114,12 @@ def build_synthetic(catalog: Path, target: Path, scale: int) -> Path:
     if target.exists():
         shutil.rmtree(target)
     shutil.copytree(catalog, target)
-    ids = _catalog_ids(catalog)
+    pages: dict[Path, tuple[dict[str, Any], str] | None] = {}
+    for page in _pages(catalog):
+        parts = _split_frontmatter(page.read_text(encoding="utf-8"))
+        data = yaml.load(parts[0], Loader=_LOADER) if parts else None  # noqa: S506 - safe loader
+        pages[page] = (data, parts[1]) if parts and isinstance(data, dict) else None
+    ids = {str(p[0]["id"]) for p in pages.values() if p and isinstance(p[0].get("id"), str)}
     folders = sorted(p for p in catalog.iterdir() if p.is_dir())
     for n in range(1, scale):
         suffix = SUFFIX.format(n=n)
@@ -127,27 +127,40 @@ def build_synthetic(catalog: Path, target: Path, scale: int) -> Path:
             for entry in sorted(folder.iterdir()):
                 copy = target / folder.name / _copy_name(entry, suffix)
                 if entry.is_dir():
-                    shutil.copytree(entry, copy)
-                    pages: Sequence[Path] = list(_pages(copy))
+                    # everything but the pages, which are written below with new ids
+                    shutil.copytree(entry, copy, ignore=shutil.ignore_patterns(*_PAGE_PATTERNS))
+                    originals = [p for p in pages if p.is_relative_to(entry)]
+                elif entry.suffix in (".md", ".mdx"):
+                    originals = [entry]
                 else:
                     shutil.copy2(entry, copy)
-                    pages = [copy] if copy.suffix in (".md", ".mdx") else []
-                for page in pages:
-                    _rewrite_page(page, ids, suffix)
+                    originals = []
+                for original in originals:
+                    page = copy / original.relative_to(entry) if entry.is_dir() else copy
+                    _write_page(original, page, pages[original], ids, suffix)
     return target
 
 
-def _rewrite_page(page: Path, ids: set[str], suffix: str) -> None:
-    parts = _split_frontmatter(page.read_text(encoding="utf-8"))
-    if parts is None:
+def _write_page(
+    original: Path,
+    page: Path,
+    parsed: tuple[dict[str, Any], str] | None,
+    ids: set[str],
+    suffix: str,
+) -> None:
+    page.parent.mkdir(parents=True, exist_ok=True)
+    if parsed is None:
+        shutil.copy2(original, page)
         return
-    data = yaml.safe_load(parts[0])
-    if not isinstance(data, dict):
-        return
-    front = yaml.safe_dump(
-        _rename_ids(data, ids, suffix), sort_keys=False, allow_unicode=True, width=10_000
+    data, body = parsed
+    front = yaml.dump(
+        _rename_ids(data, ids, suffix),
+        Dumper=_DUMPER,
+        sort_keys=False,
+        allow_unicode=True,
+        width=10_000,
     )
-    page.write_text(f"---\n{front}---{parts[1]}", encoding="utf-8")
+    page.write_text(f"---\n{front}---{body}", encoding="utf-8")
 
 
 # --- timing ---------------------------------------------------------------------------------
