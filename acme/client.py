@@ -21,14 +21,17 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Mapping
+import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 from uuid import UUID
 
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from generated.http.review_api_models import ProductReviewsPage
 from generated.messages.add_item_to_cart import AddItemToCart
 from generated.messages.authenticate_customer import (
     AuthenticateCustomerRequest,
@@ -38,6 +41,7 @@ from generated.messages.cancel_order import CancelOrder
 from generated.messages.checkout_cart import CheckoutCart, CheckoutCartDeliveryAddress
 from generated.messages.create_cart import CreateCart
 from generated.messages.create_product import CreateProduct
+from generated.messages.flag_review import FlagReview
 from generated.messages.get_cart import GetCartResponse
 from generated.messages.get_checkout import GetCheckoutResponse
 from generated.messages.get_customer import GetCustomerResponse
@@ -47,8 +51,14 @@ from generated.messages.get_product import GetProductResponse
 from generated.messages.get_stock_level import GetStockLevelResponse
 from generated.messages.list_orders import ListOrdersResponse
 from generated.messages.register_customer import RegisterCustomer
+from generated.messages.review_flagged import ReviewFlagged
+from generated.messages.review_helpful_voted import ReviewHelpfulVoted
+from generated.messages.review_submitted import ReviewSubmitted
 from generated.messages.search_products import SearchProductsResponse
 from generated.messages.set_stock_level import SetStockLevel
+from generated.messages.submit_review import SubmitReview
+from generated.messages.update_product import UpdateProduct
+from generated.messages.vote_review_helpful import VoteReviewHelpful
 
 __all__ = [
     "DEFAULT_ADMIN_EMAIL",
@@ -58,7 +68,10 @@ __all__ = [
     "ApiError",
     "CheckoutTimeout",
     "ClientError",
+    "DeleteReason",
     "DeliveryAddress",
+    "FlagReason",
+    "ReviewSort",
     "Shopper",
 ]
 
@@ -71,6 +84,9 @@ CORRELATION_HEADER = "X-Correlation-Id"
 DeliveryAddress = CheckoutCartDeliveryAddress
 CancellationReason = Literal["CUSTOMER_REQUESTED", "PAYMENT_FAILED", "OUT_OF_STOCK", "FRAUD"]
 ProductStatus = Literal["DRAFT", "ACTIVE", "ARCHIVED"]
+DeleteReason = Literal["DISCONTINUED", "DUPLICATE", "MERCHANT_REQUEST", "OTHER"]
+FlagReason = Literal["spam", "abuse", "off_topic", "inappropriate", "other"]
+ReviewSort = Literal["newest", "highest", "lowest", "most_helpful"]
 Id = UUID | str
 
 M = TypeVar("M", bound=BaseModel)
@@ -338,8 +354,10 @@ class AcmeClient:
         description: str | None = None,
         category: str | None = None,
         status: ProductStatus | None = "ACTIVE",
+        variants: Sequence[Mapping[str, Any]] | None = None,
     ) -> GetProductResponse:
-        """POST /products (role admin). Prices are integer minor units."""
+        """POST /products (role admin). Prices are integer minor units; each variant is
+        `{"sku": ..., "attributes": {"size": "M"}}`."""
         body = _build(
             CreateProduct,
             "create_product",
@@ -350,12 +368,44 @@ class AcmeClient:
             description=description,
             category=category,
             status=status,
+            variants=list(variants) if variants is not None else None,
         )
         return await self._call(GetProductResponse, "POST", "/products", body=body)
 
     async def get_product(self, product_id: Id) -> GetProductResponse:
         path = f"/products/{_id(product_id, 'product id')}"
         return await self._call(GetProductResponse, "GET", path)
+
+    async def update_product(
+        self,
+        product_id: Id,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        price: int | None = None,
+        currency: str | None = None,
+        category: str | None = None,
+        status: ProductStatus | None = None,
+    ) -> GetProductResponse:
+        """PATCH /products/{productId} (role admin): only the fields given change."""
+        pid = _id(product_id, "product id")
+        body = _build(
+            UpdateProduct,
+            "update_product",
+            product_id=UUID(pid),
+            name=name,
+            description=description,
+            price=price,
+            currency=currency,
+            category=category,
+            status=status,
+        )
+        return await self._call(GetProductResponse, "PATCH", f"/products/{pid}", body=body)
+
+    async def delete_product(self, product_id: Id, reason: DeleteReason | None = None) -> None:
+        """DELETE /products/{productId} (role admin)."""
+        pid = _id(product_id, "product id")
+        await self.request("DELETE", f"/products/{pid}", params={"reason": reason})
 
     async def set_stock(self, product_id: Id, available: int) -> GetStockLevelResponse:
         """PUT /stock/{productId} (role admin): units free to sell."""
@@ -490,6 +540,75 @@ class AcmeClient:
     async def get_payment(self, payment_id: Id) -> GetPaymentResponse:
         path = f"/payments/{_id(payment_id, 'payment id')}"
         return await self._call(GetPaymentResponse, "GET", path)
+
+    # -- reviews
+
+    async def submit_review(
+        self,
+        product_id: Id,
+        customer_id: Id,
+        *,
+        rating: int,
+        body: str,
+        title: str | None = None,
+        review_id: Id | None = None,
+    ) -> ReviewSubmitted:
+        """POST /products/{productId}/reviews as the signed-in customer; accepted (202) for
+        moderation. The same `review_id` sent again is the same submission."""
+        pid = _id(product_id, "product id")
+        request = _build(
+            SubmitReview,
+            "submit_review",
+            review_id=UUID(_id(review_id, "review id")) if review_id else uuid.uuid4(),
+            product_id=UUID(pid),
+            customer_id=UUID(_id(customer_id, "customer id")),
+            rating=rating,
+            title=title,
+            body=body,
+            submitted_at=datetime.now(UTC),
+        )
+        path = f"/products/{pid}/reviews"
+        return await self._call(ReviewSubmitted, "POST", path, body=request)
+
+    async def flag_review(
+        self, review_id: Id, flagged_by: str, reason: FlagReason, notes: str | None = None
+    ) -> ReviewFlagged:
+        """POST /reviews/{reviewId}/flags; `flagged_by` is the caller's id (token subject)."""
+        rid = _id(review_id, "review id")
+        request = _build(
+            FlagReview,
+            "flag_review",
+            review_id=UUID(rid),
+            flagged_by=flagged_by,
+            reason=reason,
+            notes=notes,
+            flagged_at=datetime.now(UTC),
+        )
+        return await self._call(ReviewFlagged, "POST", f"/reviews/{rid}/flags", body=request)
+
+    async def vote_review_helpful(
+        self, review_id: Id, customer_id: Id, *, remove: bool = False
+    ) -> ReviewHelpfulVoted:
+        """POST /reviews/{reviewId}/helpful: add (or with `remove`, withdraw) a helpful vote."""
+        rid = _id(review_id, "review id")
+        request = _build(
+            VoteReviewHelpful,
+            "vote_review_helpful",
+            review_id=UUID(rid),
+            customer_id=UUID(_id(customer_id, "customer id")),
+            vote="remove" if remove else "helpful",
+            voted_at=datetime.now(UTC),
+        )
+        path = f"/reviews/{rid}/helpful"
+        return await self._call(ReviewHelpfulVoted, "POST", path, body=request)
+
+    async def product_reviews(
+        self, product_id: Id, *, page: int = 1, page_size: int = 20, sort: ReviewSort = "newest"
+    ) -> ProductReviewsPage:
+        """GET /products/{productId}/reviews (public): published reviews and the rating."""
+        path = f"/products/{_id(product_id, 'product id')}/reviews"
+        params = {"page": page, "pageSize": page_size, "sort": sort}
+        return await self._call(ProductReviewsPage, "GET", path, params=params)
 
     # -- search
 

@@ -11,7 +11,6 @@ Run them with `pytest -m e2e tests/e2e`; `make test-fast` skips them.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ import pytest_asyncio
 from acme.client import AcmeClient
 from benchmarks.embedded import RunningPlatform, embedded_platform
 
-from .helpers import ShopperSession, StripeSandbox
+from .helpers import CARRIER_ENV, ShopperSession, StripeSandbox, register_shopper
 
 HERE = Path(__file__).parent
 # Where the current session's platform writes its logs, shown next to a failing test.
@@ -43,7 +42,12 @@ async def platform(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Ru
     _LOG_DIR[:] = [data_dir / "logs"]
     # Picking takes 4-6 s here (default 1-3 s): an order stays cancellable long enough for
     # test_cancellation to cancel it before fulfilment starts, without racing the warehouse.
-    env = {"ACME_WAREHOUSE_PICKING_DELAY_MIN": "4", "ACME_WAREHOUSE_PICKING_DELAY_MAX": "6"}
+    # The carrier is seeded and quick (CARRIER_ENV, see helpers) so fulfilment ends in seconds.
+    env = {
+        "ACME_WAREHOUSE_PICKING_DELAY_MIN": "4",
+        "ACME_WAREHOUSE_PICKING_DELAY_MAX": "6",
+        **CARRIER_ENV,
+    }
     async with embedded_platform(data_dir, env=env) as running:
         yield running
 
@@ -65,9 +69,13 @@ async def admin(acme: AcmeClient, platform: RunningPlatform) -> AcmeClient:
 @pytest_asyncio.fixture(loop_scope="session")
 async def shopper(acme: AcmeClient) -> ShopperSession:
     """A freshly registered, signed-in shopper."""
-    tag = uuid.uuid4().hex[:12]
-    registered = await acme.register_shopper(f"shopper-{tag}@example.com", f"pw-{tag}", "E2E")
-    return ShopperSession(registered, acme.as_user(registered.token))
+    return await register_shopper(acme)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def other_shopper(acme: AcmeClient) -> ShopperSession:
+    """A second shopper, for what one shopper must not do to another's orders."""
+    return await register_shopper(acme)
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from acme.client import AcmeClient, DeliveryAddress, Shopper
+from acme.simulators.carrier.domain import Fate, Odds, decide
 from benchmarks.embedded import RunningPlatform
 from generated.messages.get_checkout import GetCheckoutResponse
 
@@ -22,6 +23,29 @@ T = TypeVar("T")
 
 # Every test module here starts with this line: the e2e marker, and the session's loop.
 E2E = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
+
+# The carrier simulator of the session (env ACME_CARRIER_*): seeded, quick, and failing half of
+# the deliveries, always as FAILED_DELIVERY. Seeded, a shipment's fate depends only on its id,
+# so a test can tell what will happen to a parcel as soon as the shipment exists (`fate_of`).
+# The parcel is created 1 s after booking and delivered (or not) 2 s later: an order stays
+# FULFILLING for 3 s at least, long enough to try to cancel it there.
+CARRIER_SEED = 6
+CARRIER_FAILURE_RATE = 0.5
+CARRIER_FAILURE_REASON = "FAILED_DELIVERY"
+CARRIER_ENV = {
+    "ACME_CARRIER_SEED": str(CARRIER_SEED),
+    "ACME_CARRIER_FAILURE_RATE": str(CARRIER_FAILURE_RATE),
+    "ACME_CARRIER_FAILURE_REASONS": CARRIER_FAILURE_REASON,
+    "ACME_CARRIER_CREATED_DELAY": "1.0",
+    "ACME_CARRIER_DELIVERY_DELAY": "2.0",
+    "ACME_CARRIER_POLL_INTERVAL": "0.2",
+}
+
+
+def fate_of(shipment_id: uuid.UUID | str) -> Fate:
+    """What the session's carrier does with this shipment (the simulator's own dice)."""
+    odds = Odds(CARRIER_FAILURE_RATE, 0.0, (CARRIER_FAILURE_REASON,), CARRIER_SEED)
+    return decide(uuid.UUID(str(shipment_id)), odds)
 
 
 @dataclass(frozen=True)
@@ -32,6 +56,13 @@ class ShopperSession:
     @property
     def customer_id(self) -> uuid.UUID:
         return self.shopper.customer_id
+
+
+async def register_shopper(acme: AcmeClient, name: str = "E2E") -> ShopperSession:
+    """A freshly registered, signed-in shopper."""
+    tag = uuid.uuid4().hex[:12]
+    registered = await acme.register_shopper(f"shopper-{tag}@example.com", f"pw-{tag}", name)
+    return ShopperSession(registered, acme.as_user(registered.token))
 
 
 @dataclass(frozen=True)
@@ -210,3 +241,63 @@ def cart_status(platform: RunningPlatform, cart_id: uuid.UUID) -> str:
     with platform.store("cart-database") as conn:
         row = one(conn, f"SELECT status FROM carts WHERE {norm('cart_id')} = ?", key(cart_id))
     return str(row["status"])
+
+
+def order_row(platform: RunningPlatform, order_id: uuid.UUID) -> dict[str, Any]:
+    with platform.store("order-database") as conn:
+        return one(conn, f"SELECT * FROM orders WHERE {norm('order_id')} = ?", key(order_id))
+
+
+def order_statuses(platform: RunningPlatform, order_id: uuid.UUID) -> list[str]:
+    """The order's status history, in order (status entries only)."""
+    with platform.store("order-database") as conn:
+        found = rows(
+            conn,
+            "SELECT status FROM order_status_history "
+            f"WHERE {norm('order_id')} = ? AND entry_type = 'STATUS' ORDER BY sequence",
+            key(order_id),
+        )
+    return [str(r["status"]) for r in found]
+
+
+def picking_job(platform: RunningPlatform, order_id: uuid.UUID) -> dict[str, Any]:
+    with platform.store("warehouse-database") as conn:
+        return one(conn, f"SELECT * FROM picking_jobs WHERE {norm('order_id')} = ?", key(order_id))
+
+
+def shipments_of(platform: RunningPlatform, order_id: uuid.UUID) -> list[dict[str, Any]]:
+    with platform.store("shipping-database") as conn:
+        return rows(conn, f"SELECT * FROM shipments WHERE {norm('order_id')} = ?", key(order_id))
+
+
+def carrier_booking(platform: RunningPlatform, shipment_id: uuid.UUID | str) -> dict[str, Any]:
+    """The carrier simulator's own record of a booking (its store, not Acme's)."""
+    with platform.store("runtime-carrier") as conn:
+        return one(
+            conn,
+            f"SELECT * FROM carrier_bookings WHERE {norm('shipment_id')} = ?",
+            key(shipment_id),
+        )
+
+
+def unpublished_outbox(platform: RunningPlatform, store: str, needle: str) -> list[dict[str, Any]]:
+    """Outbox rows of `store` whose payload mentions `needle` and that are not published yet."""
+    with platform.store(store) as conn:
+        return rows(
+            conn,
+            "SELECT message_type, created_at FROM message_outbox "
+            "WHERE published_at IS NULL AND payload LIKE ?",
+            f"%{needle}%",
+        )
+
+
+def outbox_types(platform: RunningPlatform, store: str, needle: str) -> list[str]:
+    """Message types staged in `store`'s outbox whose payload mentions `needle`, oldest first."""
+    with platform.store(store) as conn:
+        found = rows(
+            conn,
+            "SELECT message_type FROM message_outbox WHERE payload LIKE ? "
+            "ORDER BY created_at, message_id",
+            f"%{needle}%",
+        )
+    return [str(r["message_type"]) for r in found]
