@@ -6,6 +6,7 @@
     acme dlq replay ID... | --all [--service S]
     acme conformance [--in-process] [--only HOST,...] [--json]
     acme demo checkout [--url http://127.0.0.1:8080] [--payment-method pm_card_visa]
+    acme demo fulfilment | cancel | search | review [--url ...]   (one per catalog flow)
 
 `main(argv, stdout=..., stderr=...) -> int` is the entry point, so tests need no subprocess.
 """
@@ -14,15 +15,16 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import json
 import re
 import sys
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Annotated, Any
+from typing import IO, Annotated, Any, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -45,6 +47,8 @@ from acme.runtime.supervisor import (
 )
 
 __all__ = ["app", "main"]
+
+T = TypeVar("T")
 
 app = typer.Typer(
     name="acme",
@@ -445,6 +449,10 @@ def dlq_replay(
 
 # ---------------------------------------------------------------------------------------------
 # acme demo
+#
+# Each command drives one flow of the catalog through the gateway, the way the storefront and
+# the back office would, and prints what a shopper or merchant sees over HTTP. Nothing reads a
+# data store: what is not visible over HTTP is named in the output instead.
 
 
 def _gateway_url(url: str | None) -> str:
@@ -471,91 +479,25 @@ def _money(cents: int | None, currency: str | None) -> str:
     return f"{cents / 100:,.2f} {currency or ''}".strip()
 
 
-async def _demo_checkout(
-    url: str, payment_method: str, quantity: int, price: int, timeout: float
-) -> tuple[Any, Any, Any]:
-    from acme.client import AcmeClient, DeliveryAddress
-
-    tag = uuid.uuid4().hex[:8]
-    async with AcmeClient(url) as acme:
-        admin = acme.as_user(await acme.sign_in_admin(wait=5.0))
-        product = await admin.create_product(
-            sku=f"DEMO-{tag.upper()}",
-            name=f"Demo mug {tag}",
-            price=price,
-            description="Seeded by `acme demo checkout`.",
-            category="demo",
-        )
-        if product.product_id is None:
-            raise _fail("POST /products answered without a productId")
-        _Io.out.print(
-            f"seeded product {product.product_id} ({product.sku})", highlight=False, soft_wrap=True
-        )
-        await admin.set_stock(product.product_id, quantity * 10)
-        shopper = await acme.register_shopper(f"demo-{tag}@example.com", f"demo-{tag}-pw", "Demo")
-        _Io.out.print(
-            f"registered shopper {shopper.customer_id} ({shopper.email})",
-            highlight=False,
-            soft_wrap=True,
-        )
-        me = acme.as_user(shopper.token)
-        cart = await me.create_cart(shopper.customer_id)
-        # The cart prices lines from product events: the product may take a moment to arrive.
-        await me.add_item(cart.cart_id, product.product_id, quantity, wait=10.0)
-        address = DeliveryAddress(
-            recipient_name="Demo Shopper",
-            line1="1 Example Street",
-            city="Springfield",
-            postal_code="12345",
-            country_code="US",
-        )
-        checked_out = await me.checkout(
-            cart.cart_id,
-            shopper.customer_id,
-            payment_method=payment_method,
-            delivery_address=address,
-        )
-        if checked_out.checkout_id is None:
-            raise _fail(f"POST /carts/{cart.cart_id}/checkout answered without a checkoutId")
-        _Io.out.print(
-            f"checkout {checked_out.checkout_id} started", highlight=False, soft_wrap=True
-        )
-        checkout = await me.wait_for_checkout(checked_out.checkout_id, timeout=timeout)
-        order = await me.get_order(checkout.order_id) if checkout.status == "COMPLETED" else None
-        return product, checkout, order
+def _say(text: str) -> None:
+    _Io.out.print(text, highlight=False, markup=False, soft_wrap=True)
 
 
-@demo_app.command("checkout")
-def demo_checkout(
-    url: Annotated[
-        str | None,
-        typer.Option(help="Gateway URL (default: the running `acme up` of ACME_DATA_DIR)."),
-    ] = None,
-    payment_method: Annotated[
-        str,
-        typer.Option(help="Stripe test payment method, e.g. pm_card_chargeDeclined."),
-    ] = "pm_card_visa",
-    quantity: Annotated[int, typer.Option(help="Units to buy.", min=1, max=100)] = 2,
-    price: Annotated[int, typer.Option(help="Unit price in cents.", min=1)] = 1250,
-    timeout: Annotated[
-        float, typer.Option(help="Seconds to wait for the checkout to finish.", min=1)
-    ] = 60.0,
-) -> None:
-    """Seed a product and stock, register a shopper, check out one cart, show the order."""
+UrlOption = Annotated[
+    str | None,
+    typer.Option(help="Gateway URL (default: the running `acme up` of ACME_DATA_DIR)."),
+]
+TimeoutOption = Annotated[
+    float, typer.Option(help="Seconds to wait for each asynchronous step.", min=1)
+]
+
+
+def _run_demo(call: Any) -> Any:
+    """Run one demo coroutine; API and client errors become one clear line (exit 1)."""
     from acme.client import ApiError, ClientError
 
-    if not re.fullmatch(r"pm_[A-Za-z0-9_]+", payment_method):
-        raise _fail(
-            f"--payment-method {payment_method!r} is not a Stripe payment method id "
-            "(pm_..., e.g. pm_card_visa or pm_card_chargeDeclined)",
-            code=2,
-        )
-    base = _gateway_url(url)
-    _Io.out.print(f"platform at {base}", highlight=False, soft_wrap=True)
     try:
-        product, checkout, order = asyncio.run(
-            _demo_checkout(base, payment_method, quantity, price, timeout)
-        )
+        return asyncio.run(call)
     except ApiError as exc:
         hint = ""
         if exc.status in (502, 503, 504):
@@ -563,16 +505,159 @@ def demo_checkout(
         raise _fail(f"{exc}{hint}") from None
     except ClientError as exc:
         raise _fail(str(exc)) from None
-    if order is None:
+
+
+async def _poll(
+    read: Callable[[], Awaitable[T]],
+    done: Callable[[T], bool],
+    *,
+    timeout: float,
+    what: str,
+    interval: float = 0.2,
+) -> T:
+    """Read until `done` holds; `what` names the awaited state in the timeout error."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await read()
+        if done(value):
+            return value
+        if time.monotonic() >= deadline:
+            raise _fail(f"{what} did not happen within {timeout:g}s (see `acme status`)")
+        await asyncio.sleep(interval)
+
+
+def _demo_address() -> Any:
+    from acme.client import DeliveryAddress
+
+    return DeliveryAddress(
+        recipient_name="Demo Shopper",
+        line1="1 Example Street",
+        city="Springfield",
+        postal_code="12345",
+        country_code="US",
+    )
+
+
+async def _admin(acme: Any) -> Any:
+    return acme.as_user(await acme.sign_in_admin(wait=5.0))
+
+
+async def _shopper(acme: Any, tag: str, name: str = "Demo") -> tuple[Any, Any]:
+    """A new shopper (and their client) with a unique e-mail address."""
+    shopper = await acme.register_shopper(f"demo-{tag}@example.com", f"demo-{tag}-pw", name)
+    _say(f"registered shopper {shopper.customer_id} ({shopper.email})")
+    return shopper, acme.as_user(shopper.token)
+
+
+@dataclasses.dataclass
+class _Checkout:
+    product: Any
+    stock: int
+    shopper: Any
+    me: Any  # the shopper's client
+    checkout: Any
+    order: Any  # None when the checkout failed
+
+
+async def _checkout_journey(
+    acme: Any,
+    *,
+    payment_method: str,
+    quantity: int,
+    price: int,
+    timeout: float,
+) -> _Checkout:
+    """Seed a product and stock, register a shopper, check out one cart."""
+    tag = uuid.uuid4().hex[:8]
+    admin = await _admin(acme)
+    product = await admin.create_product(
+        sku=f"DEMO-{tag.upper()}",
+        name=f"Demo mug {tag}",
+        price=price,
+        description="Seeded by `acme demo`.",
+        category="demo",
+    )
+    if product.product_id is None:
+        raise _fail("POST /products answered without a productId")
+    _say(f"seeded product {product.product_id} ({product.sku})")
+    stock = quantity * 10
+    await admin.set_stock(product.product_id, stock)
+    shopper, me = await _shopper(acme, tag)
+    cart = await me.create_cart(shopper.customer_id)
+    # The cart prices lines from product events: the product may take a moment to arrive.
+    await me.add_item(cart.cart_id, product.product_id, quantity, wait=10.0)
+    checked_out = await me.checkout(
+        cart.cart_id,
+        shopper.customer_id,
+        payment_method=payment_method,
+        delivery_address=_demo_address(),
+    )
+    if checked_out.checkout_id is None:
+        raise _fail(f"POST /carts/{cart.cart_id}/checkout answered without a checkoutId")
+    _say(f"checkout {checked_out.checkout_id} started")
+    checkout = await me.wait_for_checkout(checked_out.checkout_id, timeout=timeout)
+    order = await me.get_order(checkout.order_id) if checkout.status == "COMPLETED" else None
+    return _Checkout(product, stock, shopper, me, checkout, order)
+
+
+def _checkout_failed(journey: _Checkout) -> typer.Exit:
+    checkout = journey.checkout
+    return _fail(
+        f"checkout {checkout.checkout_id} FAILED: {checkout.failure_reason}"
+        + (f" ({checkout.failure_detail})" if checkout.failure_detail else "")
+    )
+
+
+PaymentMethodOption = Annotated[
+    str,
+    typer.Option(help="Stripe test payment method, e.g. pm_card_chargeDeclined."),
+]
+
+
+def _check_payment_method(payment_method: str) -> None:
+    if not re.fullmatch(r"pm_[A-Za-z0-9_]+", payment_method):
         raise _fail(
-            f"checkout {checkout.checkout_id} FAILED: {checkout.failure_reason}"
-            + (f" ({checkout.failure_detail})" if checkout.failure_detail else "")
+            f"--payment-method {payment_method!r} is not a Stripe payment method id "
+            "(pm_..., e.g. pm_card_visa or pm_card_chargeDeclined)",
+            code=2,
         )
-    _Io.out.print(_order_table(order, checkout, product))
 
 
-def _order_table(order: Any, checkout: Any, product: Any) -> Table:
-    table = Table(title="Order confirmed", title_justify="left", box=box.SIMPLE_HEAD)
+@demo_app.command("checkout")
+def demo_checkout(
+    url: UrlOption = None,
+    payment_method: PaymentMethodOption = "pm_card_visa",
+    quantity: Annotated[int, typer.Option(help="Units to buy.", min=1, max=100)] = 2,
+    price: Annotated[int, typer.Option(help="Unit price in cents.", min=1)] = 1250,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds to wait for the checkout to finish.", min=1)
+    ] = 60.0,
+) -> None:
+    """place-an-order / checkout-saga: seed a product, check out one cart, show the order."""
+    from acme.client import AcmeClient
+
+    _check_payment_method(payment_method)
+    base = _gateway_url(url)
+    _say(f"platform at {base}")
+
+    async def run() -> _Checkout:
+        async with AcmeClient(base) as acme:
+            return await _checkout_journey(
+                acme,
+                payment_method=payment_method,
+                quantity=quantity,
+                price=price,
+                timeout=timeout,
+            )
+
+    journey: _Checkout = _run_demo(run())
+    if journey.order is None:
+        raise _checkout_failed(journey)
+    _Io.out.print(_order_table(journey.order, journey.checkout, journey.product))
+
+
+def _order_table(order: Any, checkout: Any, product: Any, title: str = "Order confirmed") -> Table:
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
     table.add_column("field", style="bold", no_wrap=True)
     table.add_column("value")
     rows = [
@@ -584,6 +669,10 @@ def _order_table(order: Any, checkout: Any, product: Any) -> Table:
         ("total", _money(order.total, order.currency)),
         ("created", order.created_at.isoformat() if order.created_at else "-"),
     ]
+    if order.hold_reason:
+        rows.append(("hold reason", str(order.hold_reason)))
+    if order.cancellation_reason:
+        rows.append(("cancelled for", str(order.cancellation_reason)))
     if order.delivery_address is not None:
         a = order.delivery_address
         rows.append(("deliver to", f"{a.line1}, {a.postal_code} {a.city}, {a.country_code}"))
@@ -596,6 +685,308 @@ def _order_table(order: Any, checkout: Any, product: Any) -> Table:
             f"{item.quantity} × {name} ({item.sku or '-'}) at "
             f"{_money(item.unit_price, order.currency)}",
         )
+    return table
+
+
+# -- demo fulfilment --------------------------------------------------------------------------
+
+FULFILMENT_END = {"COMPLETED", "ON_HOLD", "CANCELLED"}
+
+
+@demo_app.command("fulfilment")
+def demo_fulfilment(url: UrlOption = None, timeout: TimeoutOption = 120.0) -> None:
+    """fulfilment-to-delivery: check out one order, follow it until the carrier delivers it
+    (COMPLETED) or reports a failed delivery (ON_HOLD)."""
+    from acme.client import AcmeClient
+
+    base = _gateway_url(url)
+    _say(f"platform at {base}")
+
+    async def run() -> tuple[_Checkout, Any]:
+        async with AcmeClient(base) as acme:
+            journey = await _checkout_journey(
+                acme, payment_method="pm_card_visa", quantity=1, price=1250, timeout=timeout
+            )
+            if journey.order is None:
+                return journey, None
+            order_id = journey.order.order_id
+            _say(f"order {order_id} {journey.order.status}; following it (picking, carrier)…")
+            started = time.monotonic()
+            last: list[str] = [str(journey.order.status)]
+
+            async def read() -> Any:
+                order = await journey.me.get_order(order_id)
+                if order.status != last[-1]:
+                    last.append(str(order.status))
+                    _say(f"  +{time.monotonic() - started:5.1f}s  {order.status}")
+                return order
+
+            final = await _poll(
+                read,
+                lambda o: o.status in FULFILMENT_END,
+                timeout=timeout,
+                what=f"delivery of order {order_id}",
+            )
+            return journey, final
+
+    journey, final = _run_demo(run())
+    if final is None:
+        raise _checkout_failed(journey)
+    title = {
+        "COMPLETED": "Order delivered",
+        "ON_HOLD": "Delivery failed: order on hold",
+    }.get(str(final.status), f"Order {final.status}")
+    _Io.out.print(_order_table(final, journey.checkout, journey.product, title))
+    if final.status == "ON_HOLD":
+        _say(
+            "The carrier simulator reported shipment-failed (its share of failures is "
+            "ACME_CARRIER_FAILURE_RATE); staff release the hold with "
+            "POST /orders/{orderId}/release-hold."
+        )
+
+
+# -- demo cancel ------------------------------------------------------------------------------
+
+
+@demo_app.command("cancel")
+def demo_cancel(url: UrlOption = None, timeout: TimeoutOption = 60.0) -> None:
+    """order-cancellation: check out one order, cancel it as its shopper before it is packed,
+    and show the stock coming back."""
+    from acme.client import AcmeClient, ApiError
+
+    base = _gateway_url(url)
+    _say(f"platform at {base}")
+
+    async def run() -> tuple[_Checkout, Any, Any]:
+        async with AcmeClient(base) as acme:
+            journey = await _checkout_journey(
+                acme, payment_method="pm_card_visa", quantity=2, price=1250, timeout=timeout
+            )
+            if journey.order is None:
+                return journey, None, None
+            admin = await _admin(acme)
+            held = await admin.get_stock(journey.product.product_id)
+            _say(f"stock after the order: {held.available} available, {held.reserved} reserved")
+            try:
+                cancelled = await journey.me.cancel_order(journey.order.order_id)
+            except ApiError as exc:
+                if exc.status == 409:
+                    raise _fail(
+                        f"too late to cancel: {exc.detail} (an order can be cancelled until "
+                        "the warehouse has packed it)"
+                    ) from None
+                raise
+            _say(f"order {cancelled.order_id} {cancelled.status}")
+            level = await _poll(
+                lambda: admin.get_stock(journey.product.product_id),
+                lambda s: s.available == journey.stock,
+                timeout=timeout,
+                what="the return of the stock",
+            )
+            return journey, cancelled, level
+
+    journey, cancelled, level = _run_demo(run())
+    if cancelled is None:
+        raise _checkout_failed(journey)
+    _Io.out.print(_order_table(cancelled, journey.checkout, journey.product, "Order cancelled"))
+    _say(
+        f"stock returned: {level.available} available, {level.reserved} reserved "
+        f"(as before the order); the payment is refunded through Stripe "
+        "(refund-requested, then refund-processed recorded in the order's history)"
+    )
+
+
+# -- demo search ------------------------------------------------------------------------------
+
+
+def _search_table(title: str, page: Any) -> Table:
+    _say(title)  # a line of its own: a table title would be wrapped to the table's width
+    table = Table(box=box.SIMPLE_HEAD)
+    for column in ("rank", "product", "name", "price", "score"):
+        table.add_column(column, no_wrap=column != "name")
+    for rank, hit in enumerate(page.results or [], start=1):
+        table.add_row(
+            str(rank),
+            str(hit.product_id),
+            hit.name or "-",
+            _money(hit.price, hit.currency),
+            f"{hit.score:.2f}" if hit.score is not None else "-",
+        )
+    if not page.results:
+        table.add_row("-", "(no results)", "", "", "")
+    return table
+
+
+@demo_app.command("search")
+def demo_search(url: UrlOption = None, timeout: TimeoutOption = 30.0) -> None:
+    """product-search-indexing: create, update and delete products as staff and watch the
+    search results follow (through the outbox, the broker and the indexer)."""
+    from acme.client import AcmeClient
+
+    base = _gateway_url(url)
+    _say(f"platform at {base}")
+    word = f"demo{uuid.uuid4().hex[:8]}"
+
+    def ids(page: Any) -> list[Any]:
+        return [hit.product_id for hit in page.results or []]
+
+    async def run() -> None:
+        async with AcmeClient(base) as acme:
+            admin = await _admin(acme)
+            lamp = await admin.create_product(
+                sku=f"LAMP-{word.upper()}",
+                name=f"{word} desk lamp",
+                description="Brass lamp with a linen shade.",
+                price=4500,
+                category="demo",
+            )
+            shade = await admin.create_product(
+                sku=f"SHADE-{word.upper()}",
+                name="Linen lamp shade",
+                description=f"Spare shade for the {word} desk lamp.",
+                price=1500,
+                category="demo",
+            )
+            _say(f"created {lamp.product_id} and {shade.product_id}; searching for '{word}'")
+            search = functools.partial(acme.search, word)
+            both = [lamp.product_id, shade.product_id]
+            page = await _poll(
+                search, lambda p: ids(p) == both, timeout=timeout, what="indexing of both"
+            )
+            _Io.out.print(
+                _search_table(f"1. created: '{word}' in the lamp's name ranks it first", page)
+            )
+
+            await admin.update_product(
+                lamp.product_id, name="Brass desk lamp", description=f"The {word} lamp."
+            )
+            await admin.update_product(shade.product_id, name=f"{word} linen shade", price=1200)
+            flipped = [shade.product_id, lamp.product_id]
+            page = await _poll(
+                search, lambda p: ids(p) == flipped, timeout=timeout, what="re-indexing"
+            )
+            _Io.out.print(_search_table("2. updated: the word moved to the shade's name", page))
+
+            await admin.delete_product(lamp.product_id, reason="DISCONTINUED")
+            page = await _poll(
+                search,
+                lambda p: ids(p) == [shade.product_id],
+                timeout=timeout,
+                what="removal from the index",
+            )
+            _Io.out.print(_search_table("3. deleted: the lamp is gone from search", page))
+
+    _run_demo(run())
+
+
+# -- demo review ------------------------------------------------------------------------------
+
+DEFAULT_REVIEW = "Keeps my tea hot for hours and the lid never leaks."
+
+
+@demo_app.command("review")
+def demo_review(
+    url: UrlOption = None,
+    rating: Annotated[int, typer.Option(help="Stars, 1 to 5.", min=1, max=5)] = 4,
+    body: Annotated[
+        str, typer.Option(help="Review text (a link or SHOUTING gets it rejected as spam).")
+    ] = DEFAULT_REVIEW,
+    flags: Annotated[
+        int, typer.Option(help="Shoppers who then flag it (3 take it down).", min=0, max=5)
+    ] = 3,
+    timeout: TimeoutOption = 20.0,
+) -> None:
+    """review-submission: a shopper reviews a product; moderation publishes it, the rating
+    follows on the product page and in search; flags can take it down again."""
+    from acme.client import AcmeClient
+
+    if not body.strip():
+        raise _fail("--body must contain text", code=2)
+    base = _gateway_url(url)
+    _say(f"platform at {base}")
+    tag = uuid.uuid4().hex[:8]
+    word = f"demo{tag}"
+
+    async def run() -> None:
+        async with AcmeClient(base) as acme:
+            admin = await _admin(acme)
+            product = await admin.create_product(
+                sku=f"MUG-{word.upper()}", name=f"{word} travel mug", price=1900, category="demo"
+            )
+            _say(f"seeded product {product.product_id} ({product.name})")
+            author, me = await _shopper(acme, tag, "Reviewer")
+            accepted = await me.submit_review(
+                product.product_id, author.customer_id, rating=rating, body=body
+            )
+            _say(f"review {accepted.review_id} submitted ({rating} stars); waiting for moderation")
+
+            def shown(page: Any) -> bool:
+                return accepted.review_id in [r.review_id for r in page.reviews]
+
+            reviews = functools.partial(acme.product_reviews, product.product_id)
+            deadline = time.monotonic() + timeout
+            page = await reviews()
+            while not shown(page) and time.monotonic() < deadline:
+                await asyncio.sleep(0.2)
+                page = await reviews()
+            if not shown(page):
+                raise _fail(
+                    f"review {accepted.review_id} was not published within {timeout:g}s: "
+                    "moderation rejected it (a link, mostly capitals, a blocklisted word or "
+                    "under 10 characters) and it is never shown, or it is still pending"
+                )
+            _Io.out.print(_reviews_table("Published", page))
+            hit = await _poll(
+                lambda: _search_hit(acme, word),
+                lambda h: h is not None and bool(h.review_count),
+                timeout=timeout,
+                what="the rating reaching search",
+            )
+            _say(f"search '{word}': average {hit.average_rating} from {hit.review_count} review(s)")
+            if not flags:
+                return
+            for n in range(1, flags + 1):
+                flagger, client = await _shopper(acme, f"{tag}-f{n}", "Flagger")
+                flagged = await client.flag_review(
+                    accepted.review_id, str(flagger.customer_id), "inappropriate"
+                )
+                _say(f"flag {flagged.flag_count} by {flagger.customer_id}")
+            if flags < 3:
+                _say("fewer than 3 flags: the review stays published")
+                return
+            page = await _poll(
+                reviews, lambda p: not shown(p), timeout=timeout, what="the takedown"
+            )
+            _Io.out.print(_reviews_table("Taken down after 3 flags (re-moderated, rejected)", page))
+            hit = await _poll(
+                lambda: _search_hit(acme, word),
+                lambda h: h is not None and not h.review_count,
+                timeout=timeout,
+                what="the rating update in search",
+            )
+            _say(f"search '{word}': no rating any more (0 reviews counted)")
+
+    _run_demo(run())
+
+
+async def _search_hit(acme: Any, word: str) -> Any:
+    page = await acme.search(word)
+    return page.results[0] if page.results else None
+
+
+def _reviews_table(title: str, page: Any) -> Table:
+    counted = page.review_count or 0
+    average = f"{page.average_rating:.2f}" if counted and page.average_rating is not None else "-"
+    _say(f"{title}: average {average} from {counted} review(s)")
+    table = Table(box=box.SIMPLE_HEAD)
+    for column in ("review", "stars", "helpful", "text"):
+        table.add_column(column, no_wrap=column != "text")
+    for review in page.reviews:
+        table.add_row(
+            str(review.review_id), str(review.rating), str(review.helpful_count), review.body
+        )
+    if not page.reviews:
+        table.add_row("(none shown)", "", "", "")
     return table
 
 

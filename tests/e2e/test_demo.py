@@ -65,3 +65,80 @@ async def test_demo_checkout_rejects_a_malformed_payment_method(platform: Runnin
     assert code == 2
     assert "not a Stripe payment method id" in err
     assert "seeded product" not in out  # nothing was created
+
+
+@pytest.fixture
+def admin_env(platform: RunningPlatform, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ACME_ADMIN_EMAIL", platform.admin_email)
+    monkeypatch.setenv("ACME_ADMIN_PASSWORD", platform.admin_password)
+
+
+@pytest.mark.usefixtures("admin_env")
+async def test_demo_fulfilment_follows_the_order_to_its_end(platform: RunningPlatform) -> None:
+    code, out, err = await run_cli("demo", "fulfilment", "--url", platform.gateway_url)
+
+    assert code == 0, err
+    assert "FULFILLING" in out  # a progress line, as the order moved
+    # The session's carrier fails half of the deliveries (conftest): either end is shown.
+    assert ("Order delivered" in out and "COMPLETED" in out) or (
+        "Delivery failed: order on hold" in out and "ADDRESS_VERIFICATION" in out
+    ), out
+
+
+@pytest.mark.usefixtures("admin_env")
+async def test_demo_cancel_shows_the_cancelled_order_and_the_stock_back(
+    platform: RunningPlatform,
+) -> None:
+    code, out, err = await run_cli("demo", "cancel", "--url", platform.gateway_url)
+
+    assert code == 0, err
+    assert "Order cancelled" in out
+    assert "CANCELLED" in out and "CUSTOMER_REQUESTED" in out
+    assert "stock after the order: 18 available, 0 reserved" in out  # 2 of 20 sold
+    assert "stock returned: 20 available, 0 reserved" in out
+
+
+@pytest.mark.usefixtures("admin_env")
+async def test_demo_search_shows_the_index_following_the_catalog(
+    platform: RunningPlatform,
+) -> None:
+    code, out, err = await run_cli("demo", "search", "--url", platform.gateway_url)
+
+    assert code == 0, err
+    created, rest = out.split("2. updated", 1)
+    updated, deleted = rest.split("3. deleted", 1)
+    assert "1. created" in created
+    assert created.index("desk lamp") < created.index("Linen lamp shade")
+    assert updated.index("linen shade") < updated.index("Brass desk lamp")
+    assert "linen shade" in deleted and "desk lamp" not in deleted
+
+
+@pytest.mark.usefixtures("admin_env")
+async def test_demo_review_publishes_rates_and_takes_down(platform: RunningPlatform) -> None:
+    code, out, err = await run_cli("demo", "review", "--url", platform.gateway_url)
+
+    assert code == 0, err
+    assert "Published: average 4.00 from 1 review(s)" in out
+    assert "average 4.0 from 1 review(s)" in out  # in search
+    assert "flag 3 by" in out
+    assert "Taken down after 3 flags" in out
+    assert "average - from 0 review(s)" in out
+    assert "no rating any more" in out
+
+
+@pytest.mark.usefixtures("admin_env")
+async def test_demo_review_of_spam_is_never_shown(platform: RunningPlatform) -> None:
+    code, out, err = await run_cli(
+        "demo",
+        "review",
+        "--url",
+        platform.gateway_url,
+        "--body",
+        "Best prices at http://spam.example",
+        "--timeout",
+        "3",
+    )
+
+    assert code == 1
+    assert "was not published within 3s" in err
+    assert "Published" not in out
