@@ -633,7 +633,7 @@ def demo_checkout(
         float, typer.Option(help="Seconds to wait for the checkout to finish.", min=1)
     ] = 60.0,
 ) -> None:
-    """place-an-order / checkout-saga: seed a product, check out one cart, show the order."""
+    """place-an-order / checkout-saga: seed a product, check out a cart, show the order."""
     from acme.client import AcmeClient
 
     _check_payment_method(payment_method)
@@ -695,8 +695,7 @@ FULFILMENT_END = {"COMPLETED", "ON_HOLD", "CANCELLED"}
 
 @demo_app.command("fulfilment")
 def demo_fulfilment(url: UrlOption = None, timeout: TimeoutOption = 120.0) -> None:
-    """fulfilment-to-delivery: check out one order, follow it until the carrier delivers it
-    (COMPLETED) or reports a failed delivery (ON_HOLD)."""
+    """fulfilment-to-delivery: one order followed until delivered (COMPLETED) or held."""
     from acme.client import AcmeClient
 
     base = _gateway_url(url)
@@ -750,8 +749,7 @@ def demo_fulfilment(url: UrlOption = None, timeout: TimeoutOption = 120.0) -> No
 
 @demo_app.command("cancel")
 def demo_cancel(url: UrlOption = None, timeout: TimeoutOption = 60.0) -> None:
-    """order-cancellation: check out one order, cancel it as its shopper before it is packed,
-    and show the stock coming back."""
+    """order-cancellation: one order cancelled by its shopper; the stock comes back."""
     from acme.client import AcmeClient, ApiError
 
     base = _gateway_url(url)
@@ -819,8 +817,7 @@ def _search_table(title: str, page: Any) -> Table:
 
 @demo_app.command("search")
 def demo_search(url: UrlOption = None, timeout: TimeoutOption = 30.0) -> None:
-    """product-search-indexing: create, update and delete products as staff and watch the
-    search results follow (through the outbox, the broker and the indexer)."""
+    """product-search-indexing: products created, updated, deleted; search follows."""
     from acme.client import AcmeClient
 
     base = _gateway_url(url)
@@ -896,8 +893,7 @@ def demo_review(
     ] = 3,
     timeout: TimeoutOption = 20.0,
 ) -> None:
-    """review-submission: a shopper reviews a product; moderation publishes it, the rating
-    follows on the product page and in search; flags can take it down again."""
+    """review-submission: a review moderated, rated, then taken down by flags."""
     from acme.client import AcmeClient
 
     if not body.strip():
