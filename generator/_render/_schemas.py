@@ -115,7 +115,7 @@ def _bundle(schema: dict[str, Any], path: str, read: Reader) -> None:
         key = (file, "")
         if key in bundled:
             return bundled[key]
-        document = copy.deepcopy(read(file))
+        document = copy_json(read(file))
         name = local_name(file)
         bundled[key] = f"#/$defs/{name}"
         defs[name] = document
@@ -180,9 +180,36 @@ def has_file_refs(schema: Any) -> bool:
     return False
 
 
+def copy_json(node: Any, memo: dict[int, Any] | None = None) -> Any:
+    """`copy.deepcopy` for parsed JSON/YAML, several times faster.
+
+    Dicts and lists are copied (shared ones once, as deepcopy does: YAML aliases share them);
+    strings, numbers, booleans and None are immutable and kept; anything else goes to
+    `copy.deepcopy`.
+    """
+    memo = {} if memo is None else memo
+    kind = type(node)
+    if kind is dict:
+        found = memo.get(id(node))
+        if found is None:
+            found = memo[id(node)] = {}
+            for key, value in node.items():
+                found[copy_json(key, memo)] = copy_json(value, memo)
+        return found
+    if kind is list:
+        found = memo.get(id(node))
+        if found is None:
+            found = memo[id(node)] = []
+            found.extend(copy_json(value, memo) for value in node)
+        return found
+    if kind in (str, int, float, bool) or node is None:
+        return node
+    return copy.deepcopy(node, memo)
+
+
 def prepare(schema: dict[str, Any], class_name: str, path: str, read: Reader) -> dict[str, Any]:
     """A copy of `schema` ready for generation under the class name `class_name`."""
-    prepared = copy.deepcopy(schema)
+    prepared: dict[str, Any] = copy_json(schema)
     if has_file_refs(prepared):
         _bundle(prepared, path, read)
     prepared["title"] = class_name

@@ -9,7 +9,6 @@ model (``#/properties/request`` -> ``<Name>Request``); other schemas become mode
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -20,7 +19,7 @@ from generator._render._datamodel import MARKER, Module, generate_models, split_
 from generator._render._env import TEMPLATES_DIR, one_line, py_literal, render_template, sentence
 from generator._render._errors import RenderError
 from generator._render._names import check_identifier, class_name, constant_name, method_name
-from generator._render._schemas import Reader, _bundle, pascal, read_from
+from generator._render._schemas import Reader, _bundle, copy_json, pascal, read_from
 from generator._render._view import CatalogView
 
 HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
@@ -175,7 +174,7 @@ def _model_name(ctx: _Context, wanted: str) -> str:
 
 
 def _add_model(ctx: _Context, name: str, schema: dict[str, Any]) -> str:
-    ctx.models[name] = copy.deepcopy(schema)
+    ctx.models[name] = copy_json(schema)
     ctx.used_models.add(name)
     return name
 
@@ -434,7 +433,7 @@ def models_schema(ctx: _Context, read: Reader) -> dict[str, Any] | None:
     defs: dict[str, Any] = {}
     if isinstance(schemas, dict):
         for name, component in schemas.items():
-            defs[_component_class(ctx, str(name))] = copy.deepcopy(component)
+            defs[_component_class(ctx, str(name))] = copy_json(component)
     defs.update(ctx.models)
     if not ctx.used_models:
         return None
