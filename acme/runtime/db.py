@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import re
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +21,7 @@ import aiosqlite
 from sqlalchemy import (
     Column,
     DateTime,
+    Index,
     Integer,
     MetaData,
     PrimaryKeyConstraint,
@@ -33,9 +35,10 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.sql.elements import ClauseElement
 
 from acme.runtime.errors import ConfigurationError
-from acme.runtime.settings import RUNTIME_STORE, Settings
+from acme.runtime.settings import Settings
 
 __all__ = [
     "IMMEDIATE",
@@ -48,6 +51,9 @@ __all__ = [
     "runtime_metadata",
     "utc",
 ]
+
+# How long a SQLite call may wait for another connection's lock before "database is locked".
+_WAIT_MS = 30_000
 
 # Execution option: open the transaction with BEGIN IMMEDIATE on SQLite. A message handler's
 # transaction always writes (its inbox row), and taking the write lock up front means
@@ -67,6 +73,8 @@ message_outbox = Table(
     Column("payload", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("published_at", DateTime(timezone=True), nullable=True),
+    # The relay's query (unpublished, in creation order); the catalog's schema.sql has it too.
+    Index("message_outbox_unpublished", "published_at", "created_at"),
 )
 
 message_inbox = Table(
@@ -129,24 +137,38 @@ async def insert_ignore(conn: AsyncConnection, table: Table, values: Mapping[str
     do nothing, so exactly one of them sees True.
     """
     dialect = conn.dialect.name
+    if dialect in _UPSERT_DIALECTS and not any(
+        isinstance(v, ClauseElement) for v in values.values()
+    ):
+        # One statement object per table, values as parameters: SQLAlchemy reuses its
+        # compiled form instead of building and keying a new statement on every call.
+        result = await conn.execute(_insert_ignore_statement(table, dialect), dict(values))
+        return bool(result.rowcount == 1)
+    if dialect in _UPSERT_DIALECTS:
+        stmt = _insert_ignore_statement(table, dialect).values(**values)
+        result = await conn.execute(stmt)
+        return bool(result.rowcount == 1)
+    # Other databases: a savepoint keeps the surrounding transaction usable on conflict.
+    try:
+        async with conn.begin_nested():
+            await conn.execute(table.insert().values(**values))
+    except IntegrityError:
+        return False
+    return True
+
+
+_UPSERT_DIALECTS = frozenset({"sqlite", "postgresql"})
+
+
+@functools.cache
+def _insert_ignore_statement(table: Table, dialect: str) -> Any:
     if dialect == "sqlite":
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        stmt: Any = sqlite_insert(table).values(**values).on_conflict_do_nothing()
-    elif dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
+        return sqlite_insert(table).on_conflict_do_nothing()
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        stmt = pg_insert(table).values(**values).on_conflict_do_nothing()
-    else:
-        # Other databases: a savepoint keeps the surrounding transaction usable on conflict.
-        try:
-            async with conn.begin_nested():
-                await conn.execute(table.insert().values(**values))
-        except IntegrityError:
-            return False
-        return True
-    result = await conn.execute(stmt)
-    return bool(result.rowcount == 1)
+    return pg_insert(table).on_conflict_do_nothing()
 
 
 class Stores:
@@ -201,8 +223,7 @@ class Stores:
                 self.settings.data_dir.mkdir(parents=True, exist_ok=True)
             else:
                 await _create_database_if_missing(url)
-            inline = self.settings.sqlite_inline and store != RUNTIME_STORE
-            engine = _make_engine(url, inline=inline)
+            engine = _make_engine(url, inline=self.settings.sqlite_inline)
             try:
                 await _apply_schema(engine, ddl, metadata, store)
             except BaseException:
@@ -220,20 +241,74 @@ class Stores:
             await engine.dispose()
 
 
-class _InlineConnection(aiosqlite.Connection):
-    """aiosqlite connection that runs each sqlite3 call on the event loop thread.
+class _HybridConnection(aiosqlite.Connection):
+    """aiosqlite connection that runs sqlite3 calls on the event loop thread unless they wait.
 
-    aiosqlite hands every call (cursor, execute, close, commit...) to a worker thread and
-    back; a handler's transaction makes about a dozen such round trips, which dominate its
-    cost. SQLite calls without lock waits take microseconds, so running them inline is
-    cheaper. The price: a call that waits for SQLite's lock blocks the whole loop, so only
-    in-process writers queued on Stores.writer_lock may write (ACME_SQLITE_INLINE=1).
+    aiosqlite hands every call (cursor, execute, fetch, close, commit...) to a worker thread
+    and back; a handler's transaction makes about a dozen such round trips, and the thread
+    switches, futures and loop wake-ups cost more CPU than the SQL itself. Calls that find no
+    lock held run inline: SQLite answers them in microseconds. The connection's busy timeout
+    is 0, so a call that would wait for another connection's lock fails at once with
+    SQLITE_BUSY instead of parking the loop; it is then run again on the worker thread with
+    the real busy timeout, exactly as aiosqlite would have run it. A busy statement has done
+    nothing, so running it again is safe. While a call is on the worker thread, later calls
+    queue behind it there, so the sqlite3 connection is never used by two threads at once.
     """
+
+    def __init__(
+        self, connector: Callable[[], sqlite3.Connection], iter_chunk_size: int, wait_ms: int
+    ) -> None:
+        super().__init__(connector, iter_chunk_size)
+        self._wait_ms = wait_ms
+        self._in_thread = 0  # calls handed to the worker thread, not finished yet
 
     async def _execute(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         if not self._running or not self._connection:
             raise ValueError("Connection closed")
+        if not self._in_thread:
+            try:
+                return fn(*args, **kwargs)
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc):
+                    raise
+        return await self._on_thread(
+            functools.partial(_waiting, self._connection, self._wait_ms, fn, args, kwargs)
+        )
+
+    async def _on_thread(self, function: Callable[[], Any]) -> Any:
+        future = asyncio.get_running_loop().create_future()
+        self._in_thread += 1
+        future.add_done_callback(self._thread_done)
+        self._tx.put_nowait((future, function))
+        # Shielded: a cancelled caller must not let the next call run inline while the worker
+        # still uses the connection; the count drops when the worker has finished.
+        return await asyncio.shield(future)
+
+    def _thread_done(self, _future: asyncio.Future[Any]) -> None:
+        self._in_thread -= 1
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF == sqlite3.SQLITE_BUSY  # SQLITE_BUSY and its extended codes
+    return "locked" in str(exc)
+
+
+def _waiting(
+    connection: sqlite3.Connection,
+    wait_ms: int,
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> Any:
+    """Run `fn` on the worker thread, allowed to wait `wait_ms` for locks."""
+    connection.execute(f"PRAGMA busy_timeout={int(wait_ms)}")
+    try:
         return fn(*args, **kwargs)
+    finally:
+        with contextlib.suppress(sqlite3.Error):  # `fn` may have closed the connection
+            connection.execute("PRAGMA busy_timeout=0")
 
 
 def _make_engine(url: str, *, inline: bool = False) -> AsyncEngine:
@@ -245,19 +320,24 @@ def _make_engine(url: str, *, inline: bool = False) -> AsyncEngine:
     if inline:
         path = make_url(url).database or ""
 
-        async def connect_inline() -> aiosqlite.Connection:
+        async def connect_hybrid() -> aiosqlite.Connection:
             def connector() -> sqlite3.Connection:
-                return sqlite3.connect(path, timeout=5, check_same_thread=False)
+                return sqlite3.connect(path, timeout=_WAIT_MS / 1000, check_same_thread=False)
 
-            return await _InlineConnection(connector, 64)
+            connection = _HybridConnection(connector, 64, _WAIT_MS)
+            # As SQLAlchemy does for its own aiosqlite connections: a connection the pool
+            # never closed must not keep the interpreter alive at exit.
+            connection._thread.daemon = True
+            return await connection
 
-        options["async_creator"] = connect_inline
+        options["async_creator"] = connect_hybrid
     else:
-        options["connect_args"] = {"timeout": 30}
+        options["connect_args"] = {"timeout": _WAIT_MS / 1000}
     engine = create_async_engine(url, **options)
 
-    # Inline connections must not park the event loop for long on a lock held elsewhere.
-    busy_ms = 5000 if inline else 30000
+    # Hybrid connections never wait inline: a busy call moves to the worker thread, which
+    # waits up to _WAIT_MS (see _HybridConnection).
+    busy_ms = 0 if inline else _WAIT_MS
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -265,8 +345,8 @@ def _make_engine(url: str, *, inline: bool = False) -> AsyncEngine:
         # BEGIN IMMEDIATE and SAVEPOINT), then set the pragmas every connection needs.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
         cursor.execute(f"PRAGMA busy_timeout={busy_ms}")  # writers queue instead of failing
+        cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
         cursor.execute("PRAGMA foreign_keys=ON")  # the catalog's REFERENCES are enforced
         cursor.execute("PRAGMA synchronous=NORMAL")  # durable at checkpoints; safe with WAL
         cursor.close()

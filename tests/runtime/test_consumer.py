@@ -261,10 +261,11 @@ async def test_concurrent_deliveries_of_one_message_have_one_effect(
     assert await entries(app, "o-conc") == 1
 
 
-async def test_inline_sqlite_mode_keeps_the_guarantees(configured: Settings) -> None:
-    inline = configured.model_copy(update={"sqlite_inline": True})
+async def test_worker_thread_sqlite_mode_keeps_the_guarantees(configured: Settings) -> None:
+    # Every other test runs the default (SQLite calls inline unless they would wait).
+    threaded = configured.model_copy(update={"sqlite_inline": False})
     ledger = Ledger()
-    app = build_app(inline, ledger=ledger)
+    app = build_app(threaded, ledger=ledger)
     await app.start()
     try:
         consumer = app.consumers["ledger-service"]

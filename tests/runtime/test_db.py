@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+import threading
 import uuid
+from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import func, text
 
-from acme.runtime.db import Stores, idempotent_ddl
+from acme.runtime.db import (
+    IMMEDIATE,
+    Stores,
+    _HybridConnection,
+    idempotent_ddl,
+    insert_ignore,
+    message_inbox,
+)
 from acme.runtime.errors import ConfigurationError
 from acme.runtime.settings import Settings
 
@@ -31,14 +42,17 @@ def test_idempotent_ddl(statement: str, expected: str) -> None:
     assert idempotent_ddl(statement) == expected
 
 
-async def test_sqlite_store_pragmas_and_repeatable_ddl(settings: Settings) -> None:
+@pytest.mark.parametrize("inline", [True, False])
+async def test_sqlite_store_pragmas_and_repeatable_ddl(settings: Settings, inline: bool) -> None:
+    settings = settings.model_copy(update={"sqlite_inline": inline})
     for _ in range(2):  # every start applies the DDL again
         stores = Stores(settings)
         engine = await stores.open("family-db", DDL)
         async with engine.connect() as conn:
             assert await conn.scalar(text("PRAGMA journal_mode")) == "wal"
             assert await conn.scalar(text("PRAGMA foreign_keys")) == 1
-            assert await conn.scalar(text("PRAGMA busy_timeout")) == 30000
+            # Inline calls never wait (a busy one moves to the worker thread, which waits).
+            assert await conn.scalar(text("PRAGMA busy_timeout")) == (0 if inline else 30000)
             tables = set(
                 (await conn.execute(text("SELECT name FROM sqlite_master WHERE type='table'")))
                 .scalars()
@@ -47,6 +61,84 @@ async def test_sqlite_store_pragmas_and_repeatable_ddl(settings: Settings) -> No
         assert {"parent", "child", "message_outbox", "message_inbox"} <= tables
         await stores.dispose()
     assert (settings.data_dir / "family-db.sqlite3").exists()
+
+
+async def test_a_write_waits_for_another_connections_lock(settings: Settings) -> None:
+    stores = Stores(settings)  # default: SQLite calls inline unless they would wait
+    engine = await stores.open("family-db", DDL)
+    path = settings.data_dir / "family-db.sqlite3"
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+
+        async def write() -> None:
+            async with engine.connect() as conn:
+                await conn.execution_options(**{IMMEDIATE: True})
+                async with conn.begin():
+                    await conn.execute(text("INSERT INTO parent VALUES ('waited')"))
+
+        writer = asyncio.create_task(write())
+        for _ in range(5):
+            await asyncio.sleep(0.02)
+        assert not writer.done(), "the write must wait for the lock, neither fail nor skip it"
+        other.execute("COMMIT")
+        await writer
+        async with engine.connect() as conn:
+            assert await conn.scalar(text("SELECT count(*) FROM parent")) == 1
+            assert await conn.scalar(text("PRAGMA busy_timeout")) == 0  # restored after waiting
+    finally:
+        other.close()
+        await stores.dispose()
+
+
+async def test_hybrid_connection_waits_only_on_its_worker_thread(settings: Settings) -> None:
+    stores = Stores(settings)
+    engine = await stores.open("family-db", DDL)
+    loop_thread = threading.get_ident()
+    try:
+        async with engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            hybrid = raw.driver_connection
+            assert isinstance(hybrid, _HybridConnection)
+            calls: list[tuple[bool, int]] = []
+
+            def call(busy_first: bool) -> str:
+                timeout = hybrid._conn.execute("PRAGMA busy_timeout").fetchone()[0]
+                calls.append((threading.get_ident() == loop_thread, timeout))
+                if busy_first and len(calls) == 2:
+                    exc = sqlite3.OperationalError("database is locked")
+                    exc.sqlite_errorcode = sqlite3.SQLITE_BUSY  # type: ignore[attr-defined]
+                    raise exc
+                return "done"
+
+            assert await hybrid._execute(call, False) == "done"
+            assert await hybrid._execute(call, True) == "done"
+            # inline without waiting; then the busy call again, on the worker thread, waiting
+            assert calls == [(True, 0), (True, 0), (False, 30_000)]
+            with pytest.raises(sqlite3.OperationalError, match="no such table"):
+                await hybrid._execute(hybrid._conn.execute, "SELECT * FROM missing")
+            assert await conn.scalar(text("PRAGMA busy_timeout")) == 0
+    finally:
+        await stores.dispose()
+
+
+async def test_insert_ignore_reports_whether_the_row_was_new(settings: Settings) -> None:
+    stores = Stores(settings)
+    engine = await stores.open("family-db", DDL)
+    row = {"consumer": "c", "message_id": "m-1", "message_type": "t"}
+    try:
+        async with engine.begin() as conn:
+            now = datetime.now(UTC)
+            assert await insert_ignore(conn, message_inbox, {**row, "received_at": now})
+            assert not await insert_ignore(conn, message_inbox, {**row, "received_at": now})
+            # SQL expressions as values still work (compiled into the statement)
+            assert await insert_ignore(
+                conn, message_inbox, {**row, "message_id": "m-2", "received_at": func.now()}
+            )
+            count = await conn.scalar(text("SELECT count(*) FROM message_inbox"))
+        assert count == 2
+    finally:
+        await stores.dispose()
 
 
 async def test_foreign_keys_are_enforced(settings: Settings) -> None:
