@@ -50,19 +50,30 @@ class _Loader(_BASE_LOADER):  # type: ignore[misc,valid-type]
 
     Resolving a plain scalar's tag tries regular expressions in Python for every scalar of every
     page; the answer depends on the text alone (safe loaders have no path resolvers), and
-    catalogs repeat the same short values (versions, ids, keys) thousands of times.
+    catalogs repeat the same short values (versions, ids, keys) thousands of times. Quoted
+    scalars, sequences and mappings get the default tags directly, as the base class would.
     """
 
     _plain_tags: dict[str, str] = {}
 
     def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
-        if kind is ScalarNode and isinstance(implicit, tuple) and implicit[0] and len(value) <= 64:
+        if self.yaml_path_resolvers:
+            return super().resolve(kind, value, implicit)
+        if kind is ScalarNode and isinstance(implicit, tuple):
+            if not implicit[0]:  # quoted: a string, as the base class decides without resolvers
+                return self.DEFAULT_SCALAR_TAG
+            if len(value) > 64:
+                return super().resolve(kind, value, implicit)
             tag = self._plain_tags.get(value)
             if tag is None:
                 if len(self._plain_tags) > 100_000:  # a bound, not a working-set limit
                     self._plain_tags.clear()
                 tag = self._plain_tags[value] = super().resolve(kind, value, implicit)
             return tag
+        if kind is SequenceNode:
+            return self.DEFAULT_SEQUENCE_TAG
+        if kind is MappingNode:
+            return self.DEFAULT_MAPPING_TAG
         return super().resolve(kind, value, implicit)
 
 
@@ -457,7 +468,9 @@ def join(folder: str, relative: str) -> str | None:
 
 
 def _read_text(root: Path, path: str) -> str:
-    return (root / path).read_bytes().decode("utf-8-sig")
+    # os.path, not pathlib: called for every file of the catalog
+    with open(os.path.join(root, path), "rb") as handle:
+        return handle.read().decode("utf-8-sig")
 
 
 def _parse_side_file(path: str, text: str) -> SourceFile:
