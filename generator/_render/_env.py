@@ -62,12 +62,15 @@ def py_literal(value: Any) -> str:
     raise RenderError(f"cannot write a {type(value).__name__} as a Python literal")
 
 
-@cache
+_FIELDS: dict[type, tuple[str, ...] | None] = {}
+
+
 def _record_fields(cls: type) -> tuple[str, ...] | None:
     """Field names of a dataclass, None for any other type (asked once per type)."""
-    if not dataclasses.is_dataclass(cls):
-        return None
-    return tuple(f.name for f in dataclasses.fields(cls))
+    if cls not in _FIELDS:
+        is_record = dataclasses.is_dataclass(cls)
+        _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls)) if is_record else None
+    return _FIELDS[cls]
 
 
 def py_record(value: Any) -> str:
