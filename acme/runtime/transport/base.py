@@ -15,9 +15,9 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any, ClassVar
+from typing import Any, ClassVar
 
-from faststream import Context, Response
+from faststream import Response
 
 from acme.runtime.errors import ConfigurationError, RequestTimeout
 from acme.runtime.settings import BrokerKind, Settings
@@ -182,6 +182,17 @@ class Transport(ABC):
     async def _purge(self, subject: str, group: str) -> None:
         raise ConfigurationError(f"purging subjects is not supported on {self.kind}")
 
+    def _current_message(self) -> Any:
+        """The FastStream message being handled.
+
+        Read from the broker's context rather than injected with `Context("message")`:
+        FastDepends resolves such a parameter with a synchronous function, which it runs on
+        a worker thread, a thread round trip per message."""
+        message = self.broker.context.get_local("message")
+        if message is None:
+            raise RuntimeError("no FastStream message in context: not inside a subscriber")
+        return message
+
     # -- public API ----------------------------------------------------------------------
     def subscribe(self, subject: str, group: str, callback: MessageCallback) -> None:
         """Consume `subject` durably in consumer group `group` (one group per service)."""
@@ -189,7 +200,10 @@ class Transport(ABC):
         _check_name(subject, "subject")
         _check_name(group, "group")
 
-        async def handler(body: Any, message: Annotated[Any, Context("message")]) -> None:
+        current = self._current_message
+
+        async def handler(body: Any) -> None:
+            message = current()
             delivery = Delivery(
                 subject=subject,
                 body=body if isinstance(body, bytes) else bytes(message.body),
@@ -215,7 +229,10 @@ class Transport(ABC):
         self._check_not_started("serve_requests")
         _check_name(subject, "subject")
 
-        async def handler(body: Any, message: Annotated[Any, Context("message")]) -> Response:
+        current = self._current_message
+
+        async def handler(body: Any) -> Response:
+            message = current()
             delivery = Delivery(
                 subject=subject,
                 body=body if isinstance(body, bytes) else bytes(message.body),
