@@ -41,8 +41,13 @@ def one_line(text: str) -> str:
     return " ".join(_clean(text.replace("\n", " ").replace("\t", " ")).split())
 
 
+_REPR_EXACT = frozenset({str, int, bool, type(None)})  # their repr is their literal
+
+
 def py_literal(value: Any) -> str:
     """A Python literal for plain data; anything else is a bug in the renderer."""
+    if type(value) in _REPR_EXACT:  # most values: skip the checks below
+        return repr(value)
     if value is None or isinstance(value, bool | int):
         return repr(value)
     if isinstance(value, float):
@@ -75,6 +80,8 @@ def _record_fields(cls: type) -> tuple[str, ...] | None:
 
 def py_record(value: Any) -> str:
     """A dataclass instance as a constructor call with keyword literals (nested records too)."""
+    if type(value) in _REPR_EXACT:
+        return repr(value)
     names = None if isinstance(value, type) else _record_fields(type(value))
     if names is not None:
         args = ", ".join(f"{name}={py_record(getattr(value, name))}" for name in names)
