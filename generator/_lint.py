@@ -708,14 +708,16 @@ def _meta_validator(cls: Any) -> Any:
 # (key path, message) of the first metaschema errors, or the text of the exception that stopped
 # the check.
 _Verdict = tuple[tuple[tuple[KeyPath, str], ...], str | None]
-# Verdicts by (validator class, repr of the schema): copies of one schema (versioned folders,
-# large catalogs made of similar services) are validated once. repr keeps 1, 1.0, True and "1"
-# apart, and dict order, so equal keys mean identical input.
-_META_VERDICTS: dict[tuple[type, str], _Verdict] = {}
+# Verdicts by (validator class, schema file text or repr of the schema): copies of one schema
+# (versioned folders, large catalogs made of similar services) are validated once. repr keeps
+# 1, 1.0, True and "1" apart, and dict order, so equal keys mean identical input.
+_META_VERDICTS: dict[tuple[type, str, str], _Verdict] = {}
 
 
-def _metaschema_verdict(cls: Any, data: dict[str, Any]) -> _Verdict:
-    key = (cls, repr(data))
+def _metaschema_verdict(cls: Any, data: dict[str, Any], text: str | None = None) -> _Verdict:
+    # The file's text when known (it parses to `data`, so equal texts mean equal schemas, and
+    # hashing it is cheaper than writing the repr), else the repr.
+    key = (cls, "text", text) if text is not None else (cls, "repr", repr(data))
     verdict = _META_VERDICTS.get(key)
     if verdict is None:
         try:
@@ -744,7 +746,7 @@ def _check_metaschema(ctx: _Context, source: SourceFile, data: dict[str, Any]) -
             f"$schema '{declared}' is no draft this linter knows; checked as 2020-12",
         )
         cls = latest
-    errors, failure = _metaschema_verdict(cls, data)
+    errors, failure = _metaschema_verdict(cls, data, source.text)
     if failure is not None:
         position = (1, 1)
         ctx.report("schemas/invalid-schema", source.path, position, f"cannot be checked: {failure}")
