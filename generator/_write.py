@@ -189,6 +189,12 @@ def _same_bytes(path: Path, data: bytes) -> bool:
         return False
 
 
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 def _write_new_folder(files: Mapping[str, str], root: Path) -> WriteReport | None:
     """Fill a folder that does not exist yet beside it, then rename it into place.
 
@@ -211,8 +217,10 @@ def _write_new_folder(files: Mapping[str, str], root: Path) -> WriteReport | Non
                 made.add(path.parent)
             # 0600 like the temporary files the other path renames into place
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(files[relative].encode("utf-8"))
+            try:
+                _write_all(fd, files[relative].encode("utf-8"))
+            finally:
+                os.close(fd)
             report.written.append(relative)
         try:
             os.rename(staging, root)
