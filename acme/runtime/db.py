@@ -316,7 +316,10 @@ def _make_engine(url: str, *, inline: bool = False) -> AsyncEngine:
         return create_async_engine(url, pool_pre_ping=True)
     # Every transaction ends in an explicit commit or rollback, so the pool's extra rollback
     # on check-in (a thread round trip per transaction with aiosqlite) is not needed.
-    options: dict[str, Any] = {"pool_reset_on_return": None}
+    # LIFO: writers take turns (one at a time), so the connection just returned serves the
+    # next one with its page cache still valid; a FIFO pool rotates through every connection,
+    # each of which must re-read the pages the others changed since it last ran.
+    options: dict[str, Any] = {"pool_reset_on_return": None, "pool_use_lifo": True}
     if inline:
         path = make_url(url).database or ""
 
