@@ -568,7 +568,7 @@ class Loaded:
 
 def _scan(root: Path) -> list[str]:
     found: list[str] = []
-    stack = [(root, "")]
+    stack: list[tuple[str | Path, str]] = [(root, "")]
     while stack:
         folder, prefix = stack.pop()
         try:
@@ -581,7 +581,7 @@ def _scan(root: Path) -> list[str]:
             relative = f"{prefix}{entry.name}"
             if entry.is_dir(follow_symlinks=False):
                 if not (prefix == "" and entry.name in _SKIP_DIRS) and entry.name != "node_modules":
-                    stack.append((Path(entry.path), relative + "/"))
+                    stack.append((entry.path, relative + "/"))
             elif entry.is_file():
                 found.append(relative)
     return sorted(found)
