@@ -315,6 +315,61 @@ def time_cli(schemas: Sequence[SchemaFile], budget: float, work: Path) -> Timing
     return timing
 
 
+# --- where the time goes ------------------------------------------------------------------------
+
+# Runs in a fresh interpreter: argv = catalog, output folder, cache folder; prints JSON.
+_PHASES = """
+import json, resource, sys, time
+from pathlib import Path
+
+def now():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return time.perf_counter(), usage.ru_utime, usage.ru_stime
+
+marks = [("start", now())]
+from generator._build import load_catalog
+from generator._lint import lint
+from generator._render import render_catalog
+from generator._render._cache import Cache
+from generator._write import expected_files, write_output
+marks.append(("imports", now()))
+catalog, out = Path(sys.argv[1]), Path(sys.argv[2])
+model = load_catalog(catalog)
+marks.append(("load", now()))
+lint(model)
+marks.append(("lint", now()))
+cache = Cache(Path(sys.argv[3]))
+result = render_catalog(model, package_name=out.name, cache=cache)
+cache.close()
+marks.append(("render", now()))
+write_output(expected_files(result, catalog.resolve().name), out, catalog_root=catalog)
+marks.append(("write", now()))
+phases = []
+for (_, before), (name, after) in zip(marks, marks[1:]):
+    phases.append({"phase": name, "wall": after[0] - before[0], "user": after[1] - before[1],
+                   "system": after[2] - before[2]})
+print(json.dumps(phases))
+"""
+
+
+def time_phases(catalog: Path, work: Path, cache: Path) -> list[dict[str, Any]]:
+    """Wall, user and system seconds of each step of one cold generation (warm `cache`)."""
+    out = work / "phases" / "generated"
+    env = _env(cache)
+    result = subprocess.run(
+        [sys.executable, "-c", _PHASES, str(catalog), str(out), str(cache)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    shutil.rmtree(out.parent, ignore_errors=True)
+    if result.returncode != 0:
+        raise SystemExit(f"phase timing failed:\n{result.stderr[-3000:]}")
+    phases: list[dict[str, Any]] = json.loads(result.stdout)
+    return phases
+
+
 # --- report ------------------------------------------------------------------------------------
 
 
@@ -365,6 +420,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         label = f"{args.scale}x catalog, generate"
         big_empty = time_generate(big, 1, work / "big", "empty", label=label)
         big_warm = time_generate(big, 1, work / "big", "warm", label=label)
+        phases = time_phases(big, work, work / "big" / "cache-warm")
         cli = time_cli(schemas, args.cli_budget, work / "cli")
     per_schema = statistics.mean(cli.runs)
     cli_real = per_schema * len(schemas)
@@ -389,6 +445,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "build_seconds": built,
             "generate_empty_cache": big_empty.as_json(),
             "generate_warm_cache": big_warm.as_json(),
+            "phases_warm_cache": phases,
         },
         "cli": {
             "sampled": len(cli.runs),
@@ -429,6 +486,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     for timing in (big_empty, big_warm):
         print(_row(timing.label, timing))
+    steps = ", ".join(
+        f"{p['phase']} {p['wall']:.2f} (user {p['user']:.2f}, sys {p['system']:.2f})"
+        for p in phases
+    )
+    print(f"  steps, warm cache, wall s: {steps}")
     print("datamodel-codegen CLI, one process per schema")
     note = f"cpu {cpu_per_schema:.2f} s; mean of {len(cli.runs)} sampled of {len(schemas)}"
     print(_row("per schema", wall=per_schema, note=note))
