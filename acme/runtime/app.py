@@ -260,8 +260,8 @@ class SystemApp:
                         unbind(token)
         finally:
             _held_stores.reset(held_token)
-        if tx.staged and relay is not None:
-            relay.wake()  # committed: publish now rather than at the next poll
+        if tx.pending and relay is not None:
+            relay.submit(tx.pending)  # committed: publish now rather than at the next poll
 
     async def sleep_unless_stopping(self, seconds: float) -> bool:
         """Sleep; True (early) when the app started stopping."""

@@ -18,7 +18,7 @@ from acme.runtime.errors import RuntimeStateError
 from generator.contracts import MessageContext, Outbox, ServiceSpec
 
 if TYPE_CHECKING:
-    from acme.runtime.outbox import TxOutbox
+    from acme.runtime.outbox import PendingRow, TxOutbox
 
 __all__ = ["Tx", "current"]
 
@@ -50,6 +50,7 @@ class Tx:
     clock: Callable[[], datetime]
     outbox: TxOutbox = field(init=False)
     staged: int = 0  # outbox rows written in this transaction
+    pending: list[PendingRow] = field(default_factory=list)  # the same rows, for the relay
 
     def publisher(self, publisher_class: Callable[[Outbox], P]) -> P:
         """The generated publisher (e.g. `OrderServicePublisher`) bound to this transaction."""

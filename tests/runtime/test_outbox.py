@@ -3,20 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+import json
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import text
 
-from acme.runtime import SystemApp
+from acme.runtime import OutboxRow, SystemApp
 from acme.runtime.errors import ConfigurationError, RuntimeStateError
 from acme.runtime.settings import Settings
 from generator.contracts import Outgoing
 
-from .helpers import build_app, crash, eventually, listen, scalar, wait_for, with_broker
+from .helpers import (
+    RecordingAdapter,
+    build_app,
+    crash,
+    eventually,
+    listen,
+    scalar,
+    wait_for,
+    with_broker,
+)
 from .specs import (
     GET_QUOTE,
     ORDERS,
     SEND_ORDER_PLACED,
+    ChargeRequested,
     OrderPlaced,
     QuoteRequest,
     ShopServicePublisher,
@@ -184,3 +196,104 @@ async def test_nested_transaction_on_the_same_store_is_refused(app: SystemApp) -
                 pass
         async with app.transaction("ledger-service") as other:  # another store is fine
             assert other.store == "ledger-db"
+
+
+async def test_a_row_nobody_handed_over_is_found_by_the_next_scan(
+    settings: Settings, nats_url: str
+) -> None:
+    # e.g. written by another process on the same store: no commit of this app announces it
+    app = build_app(with_broker(settings, nats_url, relay_poll_interval=0.2))
+    await app.start()
+    try:
+        await app.relays["shop-db"].publish_pending()  # the first scan is behind us
+        headers = {
+            "message-id": "m-foreign",
+            "message-type": "order-placed",
+            "message-version": "1.2.0",
+            "correlation-id": "foreign-1",
+            "acme-protocol": "nats",
+        }
+        async with app.store("shop-db").begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO message_outbox (message_id, subject, message_type, headers, "
+                    "payload, created_at) VALUES ('m-foreign', :s, 'order-placed', :h, :p, :c)"
+                ),
+                {
+                    "s": ORDERS.address,
+                    "h": json.dumps(headers),
+                    "p": '{"orderId": "o-foreign", "amount": 4}',
+                    "c": datetime.now(UTC),
+                },
+            )
+        await eventually(
+            lambda: scalar(
+                app, "ledger-db", "SELECT count(*) FROM entries WHERE order_id = 'o-foreign'"
+            ),
+            1,
+        )
+        await eventually(lambda: unpublished(app), 0)
+    finally:
+        await app.stop()
+
+
+async def test_crash_between_publish_and_mark_has_no_second_effect(
+    settings: Settings, nats_url: str
+) -> None:
+    configured = with_broker(settings, nats_url)
+    first = build_app(configured)
+    await first.start()
+    first.relays["shop-db"].mark_delay = 3600.0  # published rows stay unmarked until the crash
+    async with first.transaction("shop-service") as tx:
+        await tx.publisher(ShopServicePublisher).order_placed(OrderPlaced(order_id="o-m", amount=2))
+    count = "SELECT count(*) FROM entries WHERE order_id = 'o-m'"
+    await eventually(lambda: scalar(first, "ledger-db", count), 1)
+    assert await unpublished(first) == 1, "published, but not marked yet"
+    await crash(first)
+
+    second = build_app(configured)
+    await second.start()
+    try:
+        await eventually(lambda: unpublished(second), 0)  # published again on start...
+        await asyncio.sleep(0.5)
+        assert await scalar(second, "ledger-db", count) == 1  # ...without a second effect
+    finally:
+        await second.stop()
+
+
+async def test_a_failing_row_holds_back_later_rows_of_its_subject(
+    settings: Settings, nats_url: str
+) -> None:
+    attempts: list[str] = []
+    adapter = RecordingAdapter(failures=2)
+
+    async def deliver(row: OutboxRow) -> None:
+        attempts.append(row.message_id)
+        await adapter(row)
+
+    app = build_app(with_broker(settings, nats_url), adapter=deliver)
+    await app.start()
+    try:
+        ids = []
+        for n in range(3):  # three commits in a row, the first delivery fails twice
+            async with app.transaction("shop-service") as tx:
+                ids.append(
+                    await tx.publisher(ShopServicePublisher).charge_requested(
+                        ChargeRequested(order_id=f"o-{n}", amount=n)
+                    )
+                )
+        await eventually(lambda: delivered(adapter), 3, timeout=15)
+        first, second, third = ids
+        assert attempts == [first, first, first, second, third], "nothing overtakes a failure"
+        await eventually(lambda: unpublished(app), 0)
+    finally:
+        await app.stop()
+
+
+async def unpublished(app: SystemApp) -> int:
+    sql = "SELECT count(*) FROM message_outbox WHERE published_at IS NULL"
+    return int(await scalar(app, "shop-db", sql))
+
+
+async def delivered(adapter: RecordingAdapter) -> int:
+    return len(adapter.delivered)
