@@ -130,6 +130,7 @@ def build_router(handlers: CartApiHttpHandlers, authorizer: Authorizer) -> APIRo
         operation_id="createCart",
         summary="Create a cart",
         response_model=GetCartResponse,
+        response_model_exclude_none=True,
         responses={
             401: {"description": "No bearer token, or the token is invalid or expired."},
             403: {
@@ -153,6 +154,7 @@ def build_router(handlers: CartApiHttpHandlers, authorizer: Authorizer) -> APIRo
         operation_id="getCart",
         summary="Get a cart",
         response_model=GetCartResponse,
+        response_model_exclude_none=True,
         responses={
             401: {"description": "No bearer token, or the token is invalid or expired."},
             403: {
@@ -179,6 +181,7 @@ def build_router(handlers: CartApiHttpHandlers, authorizer: Authorizer) -> APIRo
         operation_id="addItemToCart",
         summary="Add a product to a cart",
         response_model=GetCartResponse,
+        response_model_exclude_none=True,
         responses={
             400: {
                 "description": "The request contradicts itself or the path (for example a body id that differs from the path id)."
@@ -214,6 +217,7 @@ def build_router(handlers: CartApiHttpHandlers, authorizer: Authorizer) -> APIRo
         operation_id="removeItemFromCart",
         summary="Remove a product from a cart",
         response_model=GetCartResponse,
+        response_model_exclude_none=True,
         responses={
             401: {"description": "No bearer token, or the token is invalid or expired."},
             403: {
@@ -251,6 +255,7 @@ def build_router(handlers: CartApiHttpHandlers, authorizer: Authorizer) -> APIRo
         operation_id="checkoutCart",
         summary="Check out a cart",
         response_model=GetCartResponse,
+        response_model_exclude_none=True,
         responses={
             400: {
                 "description": "The request contradicts itself or the path (for example a body id that differs from the path id)."

@@ -45,6 +45,7 @@ def build_router(handlers: CheckoutApiHttpHandlers, authorizer: Authorizer) -> A
         operation_id="getCheckout",
         summary="Get a checkout",
         response_model=GetCheckoutResponse,
+        response_model_exclude_none=True,
         responses={
             401: {"description": "No bearer token, or the token is invalid or expired."},
             403: {

@@ -136,6 +136,7 @@ def build_router(handlers: CustomerApiHttpHandlers, authorizer: Authorizer) -> A
         operation_id="registerCustomer",
         summary="Register a customer",
         response_model=GetCustomerResponse,
+        response_model_exclude_none=True,
         responses={
             400: {
                 "description": "The request is malformed or contradicts itself (for example, path and body ids differ)."
@@ -159,6 +160,7 @@ def build_router(handlers: CustomerApiHttpHandlers, authorizer: Authorizer) -> A
         operation_id="getCustomer",
         summary="Read a customer's profile",
         response_model=GetCustomerResponse,
+        response_model_exclude_none=True,
         responses={
             401: {"description": "No bearer token, or the token is invalid or expired."},
             403: {"description": "The token is valid but does not allow this operation."},
@@ -184,6 +186,7 @@ def build_router(handlers: CustomerApiHttpHandlers, authorizer: Authorizer) -> A
         operation_id="updateCustomer",
         summary="Change a customer's profile",
         response_model=GetCustomerResponse,
+        response_model_exclude_none=True,
         responses={
             400: {
                 "description": "The request is malformed or contradicts itself (for example, path and body ids differ)."
@@ -214,6 +217,7 @@ def build_router(handlers: CustomerApiHttpHandlers, authorizer: Authorizer) -> A
         operation_id="listCustomerAddresses",
         summary="List saved delivery addresses",
         response_model=ListCustomerAddressesResponse,
+        response_model_exclude_none=True,
         responses={
             401: {"description": "No bearer token, or the token is invalid or expired."},
             403: {"description": "The token is valid but does not allow this operation."},
@@ -239,6 +243,7 @@ def build_router(handlers: CustomerApiHttpHandlers, authorizer: Authorizer) -> A
         operation_id="addCustomerAddress",
         summary="Save a delivery address",
         response_model=AddCustomerAddressResponse,
+        response_model_exclude_none=True,
         responses={
             400: {
                 "description": "The request is malformed or contradicts itself (for example, path and body ids differ)."

@@ -72,6 +72,7 @@ def build_router(handlers: InventoryServiceHttpHandlers, authorizer: Authorizer)
         operation_id="getStockLevel",
         summary="Read a product's stock",
         response_model=GetStockLevelResponse,
+        response_model_exclude_none=True,
         responses={
             401: {"description": "No bearer token, or the token is invalid or expired."},
             403: {"description": "The token is valid but does not allow this operation."},
@@ -101,6 +102,7 @@ def build_router(handlers: InventoryServiceHttpHandlers, authorizer: Authorizer)
         operation_id="setStockLevel",
         summary="Set a product's available stock",
         response_model=GetStockLevelResponse,
+        response_model_exclude_none=True,
         responses={
             400: {
                 "description": "The request is malformed or contradicts itself (for example, path and body ids differ)."

@@ -49,6 +49,7 @@ def build_router(handlers: OauthApiHttpHandlers, authorizer: Authorizer) -> APIR
         operation_id="authenticateCustomer",
         summary="Sign in and get an access token",
         response_model=AuthenticateCustomerResponse,
+        response_model_exclude_none=True,
         responses={
             400: {
                 "description": "The request is malformed or contradicts itself (for example, path and body ids differ)."

@@ -145,6 +145,7 @@ def build_router(handlers: OrderServiceHttpHandlers, authorizer: Authorizer) -> 
         operation_id="listOrders",
         summary="List orders",
         response_model=ListOrdersResponse,
+        response_model_exclude_none=True,
         responses={
             401: {"description": "No bearer token, or the token is invalid or expired."},
             403: {
@@ -193,6 +194,7 @@ def build_router(handlers: OrderServiceHttpHandlers, authorizer: Authorizer) -> 
         operation_id="getOrder",
         summary="Get an order",
         response_model=GetOrderResponse,
+        response_model_exclude_none=True,
         responses={
             401: {"description": "No bearer token, or the token is invalid or expired."},
             403: {
@@ -219,6 +221,7 @@ def build_router(handlers: OrderServiceHttpHandlers, authorizer: Authorizer) -> 
         operation_id="cancelOrder",
         summary="Cancel an order",
         response_model=GetOrderResponse,
+        response_model_exclude_none=True,
         responses={
             400: {
                 "description": "The request contradicts itself or the path (for example a body id that differs from the path id)."
@@ -250,6 +253,7 @@ def build_router(handlers: OrderServiceHttpHandlers, authorizer: Authorizer) -> 
         operation_id="changeOrderDeliveryAddress",
         summary="Change the delivery address",
         response_model=GetOrderResponse,
+        response_model_exclude_none=True,
         responses={
             400: {
                 "description": "The request contradicts itself or the path (for example a body id that differs from the path id)."
@@ -283,6 +287,7 @@ def build_router(handlers: OrderServiceHttpHandlers, authorizer: Authorizer) -> 
         operation_id="releaseOrderHold",
         summary="Release an order hold",
         response_model=GetOrderResponse,
+        response_model_exclude_none=True,
         responses={
             400: {
                 "description": "The request contradicts itself or the path (for example a body id that differs from the path id)."

@@ -49,6 +49,7 @@ def build_router(handlers: PaymentApiHttpHandlers, authorizer: Authorizer) -> AP
         operation_id="getPayment",
         summary="Get a payment",
         response_model=GetPaymentResponse,
+        response_model_exclude_none=True,
         responses={
             401: {"description": "No bearer token, or the token is invalid or expired."},
             403: {

@@ -131,6 +131,7 @@ def build_router(handlers: ProductApiHttpHandlers, authorizer: Authorizer) -> AP
         operation_id="createProduct",
         summary="Create a product",
         response_model=GetProductResponse,
+        response_model_exclude_none=True,
         responses={
             400: {
                 "description": "The request is malformed or contradicts itself (for example, path and body ids differ)."
@@ -156,6 +157,7 @@ def build_router(handlers: ProductApiHttpHandlers, authorizer: Authorizer) -> AP
         operation_id="reindexCatalog",
         summary="Re-publish the whole catalog",
         response_model=ReindexCatalog,
+        response_model_exclude_none=True,
         responses={
             400: {
                 "description": "The request is malformed or contradicts itself (for example, path and body ids differ)."
@@ -181,6 +183,7 @@ def build_router(handlers: ProductApiHttpHandlers, authorizer: Authorizer) -> AP
         operation_id="getProduct",
         summary="Read a product",
         response_model=GetProductResponse,
+        response_model_exclude_none=True,
         responses={
             404: {"description": "The resource does not exist."},
             422: {
@@ -232,6 +235,7 @@ def build_router(handlers: ProductApiHttpHandlers, authorizer: Authorizer) -> AP
         operation_id="updateProduct",
         summary="Change fields of a product",
         response_model=GetProductResponse,
+        response_model_exclude_none=True,
         responses={
             400: {
                 "description": "The request is malformed or contradicts itself (for example, path and body ids differ)."

@@ -118,6 +118,7 @@ def build_router(handlers: ReviewApiHttpHandlers, authorizer: Authorizer) -> API
         operation_id="getProductReviews",
         summary="Read a product's published reviews",
         response_model=ProductReviewsPage,
+        response_model_exclude_none=True,
         responses={
             422: {
                 "description": "The body or a parameter does not match the schema; `errors` lists each field."
@@ -152,6 +153,7 @@ def build_router(handlers: ReviewApiHttpHandlers, authorizer: Authorizer) -> API
         operation_id="submitReview",
         summary="Submit a review",
         response_model=ReviewSubmitted,
+        response_model_exclude_none=True,
         responses={
             400: {
                 "description": "The request is malformed or contradicts itself (for example, path and body ids differ)."
@@ -185,6 +187,7 @@ def build_router(handlers: ReviewApiHttpHandlers, authorizer: Authorizer) -> API
         operation_id="flagReview",
         summary="Flag a review",
         response_model=ReviewFlagged,
+        response_model_exclude_none=True,
         responses={
             400: {
                 "description": "The request is malformed or contradicts itself (for example, path and body ids differ)."
@@ -214,6 +217,7 @@ def build_router(handlers: ReviewApiHttpHandlers, authorizer: Authorizer) -> API
         operation_id="voteReviewHelpful",
         summary="Vote a review helpful, or withdraw the vote",
         response_model=ReviewHelpfulVoted,
+        response_model_exclude_none=True,
         responses={
             400: {
                 "description": "The request is malformed or contradicts itself (for example, path and body ids differ)."

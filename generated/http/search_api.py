@@ -51,6 +51,7 @@ def build_router(handlers: SearchApiHttpHandlers, authorizer: Authorizer) -> API
         operation_id="searchProducts",
         summary="Search products",
         response_model=SearchProductsResponse,
+        response_model_exclude_none=True,
         responses={
             400: {
                 "description": "The request is malformed or contradicts itself (for example, path and body ids differ)."

@@ -30,8 +30,9 @@ class SetStockLevel(BaseModel):
     available: Annotated[
         int,
         Field(
-            description="New number of units free to sell. Units held by reservations are not included.",
+            description="New number of units free to sell. Units held by reservations are not included. At most 2147483647, the largest count the stock table holds.",
             ge=0,
+            le=2147483647,
         ),
     ]
 

@@ -8,15 +8,13 @@ their own name where a request names a customer, so owner-only paths are reached
 requests reach the system's FastAPI app through tests/security/fuzzing.py (no sockets).
 
 Checked on every response: no 5xx; status code, content type, headers and body as the
-document says. One known deviation is tolerated unless ACME_FUZZ_STRICT=1 (see
-TOLERATED_DEVIATIONS). ACME_FUZZ_STRICT=1 also turns on `negative_data_rejection` (every
+document says. ACME_FUZZ_STRICT=1 also turns on `negative_data_rejection` (every
 schema-violating request refused), which fails today on gaps of the generated models listed
 in TOLERATED_DEVIATIONS.
 """
 
 from __future__ import annotations
 
-import copy
 import os
 import uuid
 from collections.abc import Callable, Iterator, MutableMapping
@@ -42,17 +40,12 @@ ADMIN = str(uuid.uuid4())
 SHOPPER = str(uuid.uuid4())
 
 TOLERATED_DEVIATIONS = """
-1. Optional response properties sent as null. The catalog types them without null (absent
-   means unknown), but the generated routers serialise a response model's None fields as null
-   (FastAPI's default). Fix: response_model_exclude_none=True on every generated route, as
-   acme/runtime/wire.py does for broker messages. Tolerated here by letting those properties
-   be null in the copy of the document the fuzzer validates responses against.
 Seen with ACME_FUZZ_STRICT=1 only (negative_data_rejection), all in the generated models:
-2. Optional request properties accept null ({"currency": null} on POST /carts): the models
+1. Optional request properties accept null ({"currency": null} on POST /carts): the models
    type them `X | None`.
-3. Lax coercion: {"available": false} on PUT /stock/{productId} sets 0 (bool accepted as
+2. Lax coercion: {"available": false} on PUT /stock/{productId} sets 0 (bool accepted as
    integer); strings of digits are accepted as integers too.
-4. uniqueItems is not enforced (POST /products/reindex with statuses [DRAFT, DRAFT]).
+3. uniqueItems is not enforced (POST /products/reindex with statuses [DRAFT, DRAFT]).
 """
 
 CHECKS = [
@@ -64,42 +57,6 @@ CHECKS = [
 ]
 if STRICT:
     CHECKS.append(checks.negative_data_rejection)
-
-
-def tolerate_null_in_optional_response_fields(document: dict[str, Any]) -> dict[str, Any]:
-    """A copy of `document` whose response schemas also accept null for every property that
-    is not required (deviation 1). Referenced components are inlined into the responses, so
-    request schemas keep their exact constraints."""
-    document = copy.deepcopy(document)
-    components = document.get("components", {}).get("schemas", {})
-
-    def relax(schema: Any, trail: tuple[str, ...]) -> Any:
-        if isinstance(schema, list):
-            return [relax(item, trail) for item in schema]
-        if not isinstance(schema, dict):
-            return schema
-        ref = schema.get("$ref")
-        if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
-            name = ref.rsplit("/", 1)[1]
-            if name in trail:
-                raise ValueError(f"recursive schema {' -> '.join((*trail, name))}")
-            return relax(components[name], (*trail, name))
-        relaxed = {key: relax(value, trail) for key, value in schema.items()}
-        required = set(schema.get("required", ()))
-        for name, prop in relaxed.get("properties", {}).items():
-            if name not in required:
-                relaxed["properties"][name] = {"anyOf": [prop, {"type": "null"}]}
-        return relaxed
-
-    for item in document["paths"].values():
-        for method, operation in item.items():
-            if method == "parameters" or not isinstance(operation, dict):
-                continue
-            for response in operation.get("responses", {}).values():
-                for media in response.get("content", {}).values():
-                    if "schema" in media:
-                        media["schema"] = relax(media["schema"], ())
-    return document
 
 
 def act_as(case: schemathesis.Case[Any], subject: str) -> None:
@@ -138,11 +95,7 @@ def role(request: pytest.FixtureRequest) -> str:
 
 
 def _fuzz(api: HttpApi) -> Callable[..., None]:
-    document = (
-        dict(api.document)
-        if STRICT
-        else tolerate_null_in_optional_response_fields(dict(api.document))
-    )
+    document = dict(api.document)
     schema = schemathesis.openapi.from_dict(document)
     schema.config.generation.update(
         # Tokens are the test's to give: no generated Authorization header to override.

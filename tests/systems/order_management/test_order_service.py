@@ -292,7 +292,7 @@ async def test_delivery_of_a_held_order_completes_it(h: SystemHarness) -> None:
         },
     )
     body = await view(h, order, "COMPLETED")
-    assert body["holdReason"] is None
+    assert "holdReason" not in body
 
 
 async def test_events_that_do_not_fit_are_acknowledged_without_transition(
@@ -447,7 +447,7 @@ async def test_held_order_can_be_cancelled(h: SystemHarness) -> None:
     await shipment_failed(h, order, "LOST")
     response = await cancel(h, order, reason="OUT_OF_STOCK", admin=True)
     assert response.status_code == 200
-    assert response.json()["holdReason"] is None
+    assert "holdReason" not in response.json()
 
 
 async def test_cancel_order_command_from_the_checkout_saga(h: SystemHarness) -> None:
@@ -530,7 +530,7 @@ async def test_staff_release_a_hold(h: SystemHarness) -> None:
     released = await h.client.post(url, json=body, headers=h.auth(staff_id, admin=True))
     assert released.status_code == 200, released.text
     assert released.json()["status"] == "AWAITING_FULFILMENT"
-    assert released.json()["holdReason"] is None
+    assert "holdReason" not in released.json()
     event = await one(h, "order-hold-released", order["orderId"])
     assert event.body["holdId"] == hold.body["holdId"]
     assert event.body["previousReason"] == "ADDRESS_VERIFICATION"

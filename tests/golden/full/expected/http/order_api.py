@@ -69,6 +69,7 @@ def build_router(handlers: OrderApiHttpHandlers, authorizer: Authorizer) -> APIR
         operation_id="placeOrder",
         summary="Place an order",
         response_model=PlaceOrderResponse,
+        response_model_exclude_none=True,
         responses={
             409: {"description": "Already placed"},
         },
@@ -86,6 +87,7 @@ def build_router(handlers: OrderApiHttpHandlers, authorizer: Authorizer) -> APIR
         operation_id="getOrder",
         summary="Read an order",
         response_model=GetOrderResponse,
+        response_model_exclude_none=True,
         responses={
             404: {"description": "No such order"},
         },
