@@ -50,8 +50,6 @@ async def eventually(
     return value
 
 
-
-
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()

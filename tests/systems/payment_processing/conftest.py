@@ -131,8 +131,6 @@ class Rig:
         return sum(n for o, n in counts.items() if o.value == outcome)
 
 
-
-
 @pytest.fixture
 async def sandbox_url() -> AsyncIterator[str]:
     settings = SandboxSettings(
