@@ -54,6 +54,10 @@ class NatsTransport(Transport):
             graceful_timeout=self.settings.shutdown_timeout,
             max_reconnect_attempts=-1,  # keep reconnecting across a broker restart
             reconnect_time_wait=1,
+            # Handlers take the raw body and nothing else (see Transport.subscribe): FastDepends
+            # would only re-validate `Any` on every message. The call model FastStream documents
+            # in AsyncAPI is still built from the handlers' annotations.
+            apply_types=False,
         )
 
     def _register_events(self, subject: str, group: str, handler: Any, **doc: Any) -> Any:
