@@ -253,6 +253,8 @@ class _HybridConnection(aiosqlite.Connection):
     the real busy timeout, exactly as aiosqlite would have run it. A busy statement has done
     nothing, so running it again is safe. While a call is on the worker thread, later calls
     queue behind it there, so the sqlite3 connection is never used by two threads at once.
+    The price: a slow query (a large scan) holds the event loop for as long as it runs;
+    ACME_SQLITE_INLINE=0 puts every call on the worker thread again.
     """
 
     def __init__(
