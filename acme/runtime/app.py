@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from acme.runtime import inbox
 from acme.runtime.auth import JwtAuthorizer
 from acme.runtime.consumer import ServiceConsumer
-from acme.runtime.db import IMMEDIATE, Stores, dead_letters, runtime_metadata
+from acme.runtime.db import Stores, dead_letters, runtime_metadata
 from acme.runtime.deadletter import REPLAY_PREFIX, DeadLetterBox
 from acme.runtime.errors import (
     ConfigurationError,
@@ -227,7 +227,8 @@ class SystemApp:
             return
         binding = self.host.service(service_id)
         store = self.host.primary_store(service_id)
-        engine = self.stores.get(store)
+        # Connections of the writer engine open their transactions with BEGIN IMMEDIATE.
+        engine = self.stores.writer(store) if write_lock else self.stores.get(store)
         relay = self.relays.get(store)
         held = _held_stores.get()
         if write_lock and store in held:
@@ -239,25 +240,23 @@ class SystemApp:
         writer = self.stores.writer_lock(store) if write_lock else contextlib.nullcontext()
         held_token = _held_stores.set(held | {store} if write_lock else held)
         try:
-            async with writer, engine.connect() as conn:
-                await conn.execution_options(**{IMMEDIATE: write_lock})
-                async with conn.begin():
-                    tx = Tx(
-                        service=binding.spec,
-                        store=store,
-                        conn=conn,
-                        correlation_id=correlation_id or new_id(),
-                        causation_id=causation_id,
-                        traceparent=traceparent,
-                        context=context,
-                        clock=self.clock,
-                    )
-                    tx.outbox = TxOutbox(tx, self._request, lambda: None)
-                    token = bind(tx)
-                    try:
-                        yield tx
-                    finally:
-                        unbind(token)
+            async with writer, engine.connect() as conn, conn.begin():
+                tx = Tx(
+                    service=binding.spec,
+                    store=store,
+                    conn=conn,
+                    correlation_id=correlation_id or new_id(),
+                    causation_id=causation_id,
+                    traceparent=traceparent,
+                    context=context,
+                    clock=self.clock,
+                )
+                tx.outbox = TxOutbox(tx, self._request, lambda: None)
+                token = bind(tx)
+                try:
+                    yield tx
+                finally:
+                    unbind(token)
         finally:
             _held_stores.reset(held_token)
         if tx.pending and relay is not None:

@@ -178,6 +178,7 @@ class Stores:
         self.settings = settings
         self._engines: dict[str, AsyncEngine] = {}
         self._writers: dict[str, asyncio.Lock] = {}
+        self._immediate: dict[str, AsyncEngine] = {}
         self._lock = asyncio.Lock()
 
     def url(self, store: str) -> str:
@@ -195,6 +196,14 @@ class Stores:
             raise ConfigurationError(
                 f"data store {store!r} is not opened in this process (opened: {known})"
             ) from None
+
+    def writer(self, store: str) -> AsyncEngine:
+        """The engine of `store` whose transactions take SQLite's write lock at BEGIN
+        (BEGIN IMMEDIATE); built once, it shares the store's connection pool."""
+        engine = self._immediate.get(store)
+        if engine is None:
+            engine = self._immediate[store] = self.get(store).execution_options(**{IMMEDIATE: True})
+        return engine
 
     def writer_lock(self, store: str) -> contextlib.AbstractAsyncContextManager[Any]:
         """Held around write transactions of this process on `store`.
@@ -237,6 +246,7 @@ class Stores:
     async def dispose(self) -> None:
         engines, self._engines = self._engines, {}
         self._writers.clear()
+        self._immediate.clear()
         for engine in engines.values():
             await engine.dispose()
 

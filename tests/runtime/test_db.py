@@ -122,6 +122,24 @@ async def test_hybrid_connection_waits_only_on_its_worker_thread(settings: Setti
         await stores.dispose()
 
 
+async def test_the_writer_engine_takes_the_write_lock_at_begin(settings: Settings) -> None:
+    stores = Stores(settings)
+    await stores.open("family-db", DDL)
+    path = settings.data_dir / "family-db.sqlite3"
+    other = sqlite3.connect(path, isolation_level=None, timeout=0)
+    try:
+        async with stores.writer("family-db").begin():
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")  # held since BEGIN, before any write
+        async with stores.get("family-db").begin():
+            other.execute("BEGIN IMMEDIATE")  # a plain transaction defers it
+            other.execute("ROLLBACK")
+        assert stores.writer("family-db") is stores.writer("family-db")
+    finally:
+        other.close()
+        await stores.dispose()
+
+
 async def test_insert_ignore_reports_whether_the_row_was_new(settings: Settings) -> None:
     stores = Stores(settings)
     engine = await stores.open("family-db", DDL)
