@@ -17,6 +17,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from generator._breaking import latest_by_id
     from generator._build import load_catalog
     from generator._lint import RULES, Rule, lint
     from generator._model import (
@@ -47,11 +48,13 @@ if TYPE_CHECKING:
         Team,
     )
     from generator._problems import Problem, Severity
+    from generator._render._view import CatalogView
     from generator._resolve import satisfies, valid_range
 
 __all__ = [
     "RULES",
     "Catalog",
+    "CatalogView",
     "Channel",
     "ChannelParameter",
     "ChannelUse",
@@ -81,6 +84,7 @@ __all__ = [
     "Team",
     "check",
     "generate",
+    "latest_by_id",
     "lint",
     "load_catalog",
     "satisfies",
@@ -91,6 +95,8 @@ _HOMES = {
     "generate": "generator._generate",
     "check": "generator._generate",
     "load_catalog": "generator._build",
+    "latest_by_id": "generator._breaking",
+    "CatalogView": "generator._render._view",
     "lint": "generator._lint",
     "RULES": "generator._lint",
     "Rule": "generator._lint",

@@ -10,9 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from generator._breaking import latest_by_id
-from generator._model import Catalog, Flow, Message
-from generator._render._view import CatalogView
+from generator import Catalog, CatalogView, Flow, Message, latest_by_id
 from generator.analyst import CatalogExplorer, FlowView, open_catalog
 
 __all__ = ["CatalogIndex", "as_index"]

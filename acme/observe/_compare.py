@@ -25,7 +25,7 @@ from typing import Literal
 from acme.observe._catalog import CatalogIndex, as_index
 from acme.observe._messages import RecordedMessage
 from acme.observe._trace import Trace
-from generator._model import Catalog, Flow, FlowStep
+from generator import Catalog, Flow, FlowStep
 from generator.analyst import CatalogExplorer, FlowView, Table
 
 __all__ = ["Fork", "FlowComparison", "StepResult", "compare"]

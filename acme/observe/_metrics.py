@@ -24,9 +24,8 @@ from typing import Any
 from acme.observe._catalog import CatalogIndex, as_index
 from acme.observe._messages import DeliveryRecord, RecordedMessage
 from acme.observe._recorder import TraceRecorder
-from generator._model import Catalog
-from generator.analyst import CatalogExplorer, Diagram, DiagramView, Table
-from generator.analyst._diagrams import Edge, Node
+from generator import Catalog
+from generator.analyst import CatalogExplorer, Diagram, DiagramView, Edge, Node, Table
 
 __all__ = [
     "LatencySample",

@@ -43,7 +43,7 @@ from acme.runtime.wire import (
     MESSAGE_VERSION,
     TRACEPARENT,
 )
-from generator._model import Catalog
+from generator import Catalog
 from generator.analyst import CatalogExplorer
 
 __all__ = ["TraceRecorder", "broker_url_from_state"]

@@ -12,7 +12,7 @@ Every result has a plain ``repr`` and an escaped HTML table for Jupyter; diagram
 SVG with graphviz's ``dot`` and fall back to mermaid text when ``dot`` is not installed.
 """
 
-from generator.analyst._diagrams import Diagram, dot_available
+from generator.analyst._diagrams import Diagram, Edge, Node, dot_available
 from generator.analyst._explorer import (
     CatalogExplorer,
     DomainView,
@@ -29,8 +29,10 @@ __all__ = [
     "Diagram",
     "DiagramView",
     "DomainView",
+    "Edge",
     "FlowView",
     "MessageChanges",
+    "Node",
     "NotInCatalog",
     "SystemsMap",
     "Table",
