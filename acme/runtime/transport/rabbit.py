@@ -3,30 +3,79 @@
 Two services consuming one subject get one queue each (both see every message); replicas of
 one service share their queue (work sharing). Requests go to a queue `_rpc.<subject>` on the
 default exchange and are answered through RabbitMQ's direct reply-to.
+
+A topic exchange drops what no queue is bound to yet, so a service deployed after its producers
+would never see what they published before. A transport therefore declares, before anything
+is published on a subject, the queue and binding of every service the catalog says receives
+that subject: at start for the subjects its documented services send on, otherwise on the
+first publish of a subject. The declarations are the consumer's own (same name, arguments and
+binding), idempotent, so the consumer attaches to the queue that has been filling up.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import importlib
 import logging
+from collections.abc import Iterable
 from typing import Any, ClassVar
 
 from faststream import AckPolicy
 from faststream.rabbit import ExchangeType, RabbitBroker, RabbitExchange, RabbitQueue
 
+from acme.runtime.errors import RegistryError
+from acme.runtime.registry import catalog
 from acme.runtime.settings import BrokerKind
 from acme.runtime.transport.base import RPC_PREFIX, Transport, raw_body
-from acme.runtime.transport.spec import SubscriptionKind
+from acme.runtime.transport.spec import SubscriptionKind, publications
 from acme.runtime.wire import CONTENT_TYPE
+from generator.contracts import ServiceSpec
 
-__all__ = ["EXCHANGE", "RabbitTransport"]
+__all__ = ["EXCHANGE", "RabbitTransport", "catalog_receivers", "events_queue"]
 
 EXCHANGE = RabbitExchange("acme", type=ExchangeType.TOPIC, durable=True)
+
+
+def events_queue(subject: str, group: str) -> RabbitQueue:
+    """The durable queue of service `group` on `subject`, as its consumer declares it."""
+    return RabbitQueue(f"{group}.{subject}", durable=True, routing_key=subject)
+
+
+@functools.cache
+def catalog_receivers(catalog_module: str) -> dict[str, tuple[str, ...]]:
+    """Broker subject -> ids of the services that consume its events, per the catalog
+    registry `catalog_module` (request subjects left out: a request without a server fails
+    at once instead of waiting in a queue).
+
+    Raises:
+        RegistryError: the registry or one of its service modules cannot be imported.
+    """
+    registry = catalog(catalog_module)
+    modules = getattr(registry, "SERVICE_MODULES", None) or {}
+    receivers: dict[str, dict[str, None]] = {}
+    for service_id, module_name in sorted(modules.items()):
+        try:
+            spec = importlib.import_module(module_name).SERVICE
+        except (ImportError, AttributeError) as exc:
+            raise RegistryError(
+                f"{catalog_module}: service {service_id}: no SERVICE in {module_name} ({exc})"
+            ) from exc
+        if not isinstance(spec, ServiceSpec):
+            raise RegistryError(f"{module_name}.SERVICE is not a generator.contracts.ServiceSpec")
+        for incoming in spec.receives:
+            if incoming.channel.is_broker and incoming.message.reply_model is None:
+                receivers.setdefault(incoming.channel.address, {})[spec.id] = None
+    return {subject: tuple(ids) for subject, ids in receivers.items()}
 
 
 class RabbitTransport(Transport):
     kind: ClassVar[BrokerKind] = "rabbit"
 
     def _make_broker(self) -> RabbitBroker:
+        self._declared: set[str] = set()  # subjects whose receivers' queues are declared
+        self._declaring: dict[str, asyncio.Task[None]] = {}  # declarations under way
+        self._no_catalog_logged = False
         return RabbitBroker(
             self.url,
             logger=self.broker_logger,
@@ -35,7 +84,7 @@ class RabbitTransport(Transport):
         )
 
     def _register_events(self, subject: str, group: str, handler: Any, **doc: Any) -> Any:
-        queue = RabbitQueue(f"{group}.{subject}", durable=True, routing_key=subject)
+        queue = events_queue(subject, group)
         sub = self.broker.subscriber(
             queue, EXCHANGE, ack_policy=AckPolicy.MANUAL, decoder=raw_body, no_reply=True, **doc
         )
@@ -54,9 +103,65 @@ class RabbitTransport(Transport):
         return self.broker.publisher(exchange=EXCHANGE, routing_key=subject, **doc)
 
     async def _purge(self, subject: str, group: str) -> None:
-        queue = RabbitQueue(f"{group}.{subject}", durable=True, routing_key=subject)
-        declared = await self.broker.declare_queue(queue)
+        declared = await self.broker.declare_queue(events_queue(subject, group))
         await declared.purge()
+
+    async def _prepare(self) -> None:
+        """Queues of the receivers of every subject the documented services send on."""
+        subjects = {
+            endpoint.subject
+            for spec in self._specs.values()
+            for endpoint in publications(spec)
+            if endpoint.kind == "events"
+        }
+        await asyncio.gather(*(self._ensure_receivers(s) for s in sorted(subjects)))
+
+    def _receivers(self, subject: str) -> tuple[str, ...]:
+        try:
+            return catalog_receivers(self.settings.catalog_module).get(subject, ())
+        except RegistryError as exc:
+            # publishing works without the registry; only the early queues are missing
+            if not self._no_catalog_logged:
+                self._no_catalog_logged = True
+                self.logger.warning(
+                    "no queues declared ahead of consumers: %s (messages published before a "
+                    "consumer first starts are dropped by RabbitMQ)",
+                    exc,
+                )
+            return ()
+
+    async def _ensure_receivers(self, subject: str) -> None:
+        """Declare the queues of `subject`'s receivers once per transport; concurrent first
+        publishes share one declaration, and a failed one is tried again next time."""
+        if subject in self._declared:
+            return
+        task = self._declaring.get(subject)
+        if task is None:
+            task = asyncio.ensure_future(self._bind_queues(subject, self._receivers(subject)))
+            self._declaring[subject] = task
+            task.add_done_callback(lambda done: self._declared_or_not(subject, done))
+        await task
+
+    def _declared_or_not(self, subject: str, task: asyncio.Task[None]) -> None:
+        self._declaring.pop(subject, None)
+        if not task.cancelled() and task.exception() is None:
+            self._declared.add(subject)
+
+    async def _bind_queues(self, subject: str, groups: Iterable[str]) -> None:
+        groups = tuple(groups)
+        if not groups:
+            return
+        exchange = await self.broker.declare_exchange(EXCHANGE)
+        for group in groups:
+            queue = events_queue(subject, group)
+            declared = await self.broker.declare_queue(queue)
+            await declared.bind(
+                exchange,
+                routing_key=queue.routing(),
+                arguments=queue.bind_arguments,
+                timeout=queue.timeout,
+                robust=queue.robust,
+            )
 
     def _delivery_count(self, message: Any) -> int | None:
         headers = getattr(message, "headers", {}) or {}
@@ -67,6 +172,8 @@ class RabbitTransport(Transport):
     async def _publish(
         self, subject: str, body: bytes, headers: dict[str, str], dedupe_id: str | None
     ) -> None:
+        if subject not in self._declared:
+            await self._ensure_receivers(subject)
         await self.broker.publish(
             body,
             exchange=EXCHANGE,
@@ -75,7 +182,7 @@ class RabbitTransport(Transport):
             content_type=headers.get(CONTENT_TYPE),
             message_id=dedupe_id,
             persist=True,
-            mandatory=False,  # no bound queue yet is not an error: consumers may start later
+            mandatory=False,  # a subject no catalog service receives goes nowhere, by design
         )
 
     async def _request(
