@@ -1,5 +1,6 @@
 """The HTTP side of a system process: one FastAPI app with the generated routers of every
-served service, inbound webhooks, health, introspection, and uniform problem+json errors
+served service, inbound webhooks, health, introspection (``/_introspection``, and FastStream's
+AsyncAPI document at ``/_asyncapi``), and uniform problem+json errors
 (RFC 9457): ApiError -> its status, bad input -> 422 with field locations, body too large ->
 413, anything unexpected -> 500 (logged; handlers must not let that happen).
 """
@@ -230,6 +231,18 @@ def build_http_app(app: SystemApp) -> FastAPI:
     @api.get("/_introspection", include_in_schema=False)
     async def introspection() -> dict[str, Any]:
         return introspect(app)
+
+    @api.get("/_asyncapi", include_in_schema=False)
+    async def asyncapi(request: Request) -> JSONResponse:
+        """FastStream's AsyncAPI 3.0 document of this process's live subscribers and
+        publishers (what `acme conformance` compares with the catalog's export)."""
+        from acme.runtime.conformance import faststream_document
+
+        if app.transport is None or not app.started:
+            return problem(
+                503, "not-started", f"{app.id} is not started", instance=request.url.path
+            )
+        return JSONResponse(faststream_document(app))
 
     return api
 

@@ -146,16 +146,91 @@ async def test_a_subscription_the_catalog_does_not_list_fails_both_checks(
     ]
 
 
-async def test_remote_check_reads_introspection_over_http(
+async def test_remote_check_reads_introspection_and_asyncapi_over_http(
     tmp_path: Path, broker_url: str, documents: dict[str, dict[str, Any]]
 ) -> None:
     async with promotion(tmp_path, broker_url) as app:
         transport = httpx.ASGITransport(app=app.http_app)
         report = await check_remote(HOST, "http://test", documents, transport=transport)
     assert report.ok, report.differences
+    assert report.skipped == {}
     assert report.status("introspection") == "ok"
-    # FastStream's document is only checked where the process serves it
+    assert report.status("asyncapi") == "ok"
+
+
+async def test_the_host_serves_faststreams_asyncapi_document(
+    tmp_path: Path, broker_url: str
+) -> None:
+    async with (
+        promotion(tmp_path, broker_url) as app,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app.http_app), base_url="http://test"
+        ) as client,
+    ):
+        response = await client.get("/_asyncapi")
+        schema = (await client.get("/openapi.json")).json()
+    assert response.status_code == 200
+    document = response.json()
+    assert document["asyncapi"] == "3.0.0"
+    assert document["info"]["title"] == HOST
+    addresses = {channel["address"] for channel in document["channels"].values()}
+    # what promotion-service sends, and the requests it answers (on the runtime's _rpc. prefix)
+    assert "shopping.events.discount-calculated" in addresses
+    assert any(a.startswith("_rpc.") for a in addresses)
+    actions = {op["action"] for op in document["operations"].values()}
+    assert actions == {"send", "receive"}
+    assert "/_asyncapi" not in schema["paths"]  # a runtime route, not part of the API
+
+
+async def test_asyncapi_of_a_host_not_started_is_unavailable(tmp_path: Path) -> None:
+    settings = harness.settings_for_tests(tmp_path / "data", "nats://127.0.0.1:1")
+    app = SystemApp(load_host(HOST), settings)
+    importlib.import_module("acme.systems.promotion").create(app)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app.http_app), base_url="http://test"
+    ) as client:
+        response = await client.get("/_asyncapi")
+    assert response.status_code == 503
+    assert response.json()["code"] == "not-started"
+
+
+async def test_remote_check_finds_a_payload_change_through_asyncapi(
+    tmp_path: Path, broker_url: str
+) -> None:
+    def add_required_field(text: str) -> str:
+        schema = json.loads(text)
+        schema["properties"]["loyaltyPoints"] = {"type": "integer", "minimum": 0}
+        schema["required"].append("loyaltyPoints")
+        return json.dumps(schema, indent=2)
+
+    documents = catalog_documents(edited_catalog(tmp_path, EVENT_SCHEMA, add_required_field))
+    async with promotion(tmp_path, broker_url) as app:
+        transport = httpx.ASGITransport(app=app.http_app)
+        report = await check_remote(HOST, "http://test", documents, transport=transport)
+    assert report.status("introspection") == "ok"
+    (difference,) = report.differences
+    assert difference.check == "asyncapi"
+    assert difference.where == "send shopping.events.discount-calculated"
+    assert difference.payload is not None
+    assert set(difference.payload[1]) == {"/properties/loyaltyPoints", "/required"}
+
+
+async def test_remote_check_skips_asyncapi_where_a_process_does_not_serve_it(
+    tmp_path: Path, broker_url: str, documents: dict[str, dict[str, Any]]
+) -> None:
+    async with promotion(tmp_path, broker_url) as app:
+        inner = httpx.ASGITransport(app=app.http_app)
+
+        async def older_process(request: httpx.Request) -> httpx.Response:
+            if request.url.path == "/_asyncapi":
+                return httpx.Response(404, json={"detail": "Not Found"})
+            return await inner.handle_async_request(request)
+
+        transport = httpx.MockTransport(older_process)
+        report = await check_remote(HOST, "http://test", documents, transport=transport)
+    assert report.ok, report.differences
     assert report.skipped == {"asyncapi": "the process does not serve /_asyncapi"}
+    assert report.status("asyncapi") == "skipped"
 
 
 def test_cli_in_process_reports_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
