@@ -423,7 +423,9 @@ async def _create_database_if_missing(url: str) -> None:
                 try:
                     await conn.exec_driver_sql(f"CREATE DATABASE {quoted}")
                 except (IntegrityError, ProgrammingError) as exc:
-                    if "already exists" not in str(exc):
+                    # another process created it first: "already exists", or, when both got
+                    # past the check at once, the catalog's unique index on the name
+                    if not any(m in str(exc) for m in ("already exists", "pg_database_datname")):
                         raise
     finally:
         await admin.dispose()
