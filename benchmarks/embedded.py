@@ -59,6 +59,7 @@ __all__ = [
     "RunningPlatform",
     "StoreReader",
     "Stores",
+    "consumed",
     "embedded_platform",
     "purge_consumed",
     "read_only",
@@ -316,25 +317,33 @@ class Backends:
         return names
 
 
+def consumed(platform: Platform) -> list[tuple[str, str]]:
+    """(subject, group) of every broker subscription of `platform`'s systems: what their
+    consumers read (request/reply subjects excluded: nothing waits on them)."""
+    pairs: dict[tuple[str, str], None] = {}
+    for host in platform.hosts:
+        if host.name == STRIPE_HOST:
+            continue
+        for binding in load_host(host.name).services:
+            for incoming in binding.spec.receives:
+                if incoming.channel.is_broker and incoming.message.reply_model is None:
+                    pairs[(incoming.channel.address, binding.id)] = None
+    return list(pairs)
+
+
 async def purge_consumed(platform: Platform, broker_url: str, data_dir: Path) -> int:
     """Forget what waits on the shared broker for the consumers of `platform`'s systems (each
     subject a service consumes, and its group's position), as on a fresh server. Returns the
     number of (subject, group) pairs purged."""
     settings = Settings(_env_file=None, data_dir=data_dir, broker_url=broker_url)
     transport = create_transport(broker_url, settings, log)
-    purged = 0
+    pairs = consumed(platform)
     try:
-        for host in platform.hosts:
-            if host.name == STRIPE_HOST:
-                continue
-            for binding in load_host(host.name).services:
-                for incoming in binding.spec.receives:
-                    if incoming.channel.is_broker and incoming.message.reply_model is None:
-                        await transport.purge(incoming.channel.address, binding.id)
-                        purged += 1
+        for subject, group in pairs:
+            await transport.purge(subject, group)
     finally:
         await transport.close()
-    return purged
+    return len(pairs)
 
 
 @dataclass

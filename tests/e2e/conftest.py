@@ -7,10 +7,16 @@ and stops it when the session ends, also after failures. Every end-to-end module
 test_client.py is the exception: unit tests of acme.client on a mock transport.
 
 Run them with `pytest -m e2e tests/e2e`; `make test-fast` skips them.
+
+Shared servers instead, by configuration only (scripts/conformance.sh), as tests/systems:
+ACME_TEST_BROKER_URL (nats://, amqp://, redis://, kafka://) runs the platform on that broker,
+ACME_TEST_DATABASE_URL (a template with `{store}`) puts every store on that database server, in
+databases named after this run and dropped when the session ends.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +30,8 @@ from benchmarks.embedded import RunningPlatform, embedded_platform
 from .helpers import CARRIER_ENV, ShopperSession, StripeSandbox, register_shopper
 
 HERE = Path(__file__).parent
+TEST_BROKER_URL = "ACME_TEST_BROKER_URL"
+TEST_DATABASE_URL = "ACME_TEST_DATABASE_URL"
 # Where the current session's platform writes its logs, shown next to a failing test.
 _LOG_DIR: list[Path] = []
 
@@ -48,7 +56,12 @@ async def platform(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Ru
         "ACME_WAREHOUSE_PICKING_DELAY_MAX": "6",
         **CARRIER_ENV,
     }
-    async with embedded_platform(data_dir, env=env) as running:
+    async with embedded_platform(
+        data_dir,
+        env=env,
+        broker_url=os.environ.get(TEST_BROKER_URL) or None,
+        database_url=os.environ.get(TEST_DATABASE_URL) or None,
+    ) as running:
         yield running
 
 

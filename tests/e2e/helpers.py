@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -16,7 +15,7 @@ import pytest
 
 from acme.client import AcmeClient, DeliveryAddress, Shopper
 from acme.simulators.carrier.domain import Fate, Odds, decide
-from benchmarks.embedded import RunningPlatform
+from benchmarks.embedded import RunningPlatform, StoreReader
 from generated.messages.get_checkout import GetCheckoutResponse
 
 T = TypeVar("T")
@@ -124,11 +123,16 @@ async def seed_product(admin: AcmeClient, *, price: int, stock: int) -> uuid.UUI
     return product.product_id
 
 
-def rows(conn: sqlite3.Connection, sql: str, *params: object) -> list[dict[str, Any]]:
-    return [dict(row) for row in conn.execute(sql, params)]
+def rows(conn: StoreReader, sql: str, *params: object) -> list[dict[str, Any]]:
+    """Rows of a read-only query on a store (SQLite or PostgreSQL); `?` marks parameters."""
+    parts = sql.split("?")
+    if len(parts) - 1 != len(params):
+        raise ValueError(f"{len(parts) - 1} placeholders but {len(params)} parameters in {sql}")
+    named = parts[0] + "".join(f":p{i}{part}" for i, part in enumerate(parts[1:]))
+    return conn.rows(named, **{f"p{i}": value for i, value in enumerate(params)})
 
 
-def one(conn: sqlite3.Connection, sql: str, *params: object) -> dict[str, Any]:
+def one(conn: StoreReader, sql: str, *params: object) -> dict[str, Any]:
     found = rows(conn, sql, *params)
     assert len(found) == 1, f"expected one row for {sql} {params}, found {found}"
     return found[0]
@@ -136,7 +140,7 @@ def one(conn: sqlite3.Connection, sql: str, *params: object) -> dict[str, Any]:
 
 def dead_letters_of(platform: RunningPlatform, correlation_id: str) -> list[dict[str, Any]]:
     """Dead letters (every service's, in the runtime store) caused by one correlation id."""
-    if not platform.store_path("runtime").exists():
+    if not platform.store_exists("runtime"):
         return []
     with platform.store("runtime") as conn:
         letters = rows(conn, "SELECT service, message_type, error, headers FROM dead_letters")
@@ -153,8 +157,9 @@ def key(value: uuid.UUID | str) -> str:
 
 
 def norm(column: str) -> str:
-    # Stores may keep UUIDs as 32 hex digits (SQLAlchemy's Uuid on SQLite) or with dashes.
-    return f"lower(replace({column}, '-', ''))"
+    # Stores may keep UUIDs as 32 hex digits (SQLAlchemy's Uuid on SQLite), with dashes, or as
+    # a native uuid (PostgreSQL): compared as text without dashes, they all read the same.
+    return f"lower(replace(CAST({column} AS TEXT), '-', ''))"
 
 
 async def checkout_cart(
