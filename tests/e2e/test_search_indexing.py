@@ -13,6 +13,7 @@ import uuid
 import pytest
 
 from acme.client import AcmeClient, ApiError
+from acme.systems.search.store import PG_CONFIG, PG_VECTOR
 from benchmarks.embedded import RunningPlatform
 from generated.messages.search_products import SearchProductsResponse
 
@@ -34,13 +35,20 @@ def search_document(platform: RunningPlatform, product_id: uuid.UUID) -> dict[st
 
 
 def fulltext_names(platform: RunningPlatform, product_id: uuid.UUID) -> list[str]:
-    """Names in the FTS5 table for the product's document (the rows searches match)."""
+    """Names in the full-text index for the product's document (what searches match): the
+    FTS5 table's rows on SQLite; on PostgreSQL, where the index is an expression over the
+    document row, the document's name when its text vector matches that name."""
+    document_id = f"product:{uuid.UUID(str(product_id))}"
     with platform.store("search-index") as conn:
-        found = rows(
-            conn,
-            "SELECT name FROM search_fts WHERE document_id = ?",
-            f"product:{uuid.UUID(str(product_id))}",
-        )
+        if conn.dialect == "sqlite":
+            found = rows(conn, "SELECT name FROM search_fts WHERE document_id = ?", document_id)
+        else:
+            found = rows(
+                conn,
+                "SELECT name FROM search_documents WHERE document_id = ? "
+                f"AND {PG_VECTOR} @@ plainto_tsquery('{PG_CONFIG}', name)",
+                document_id,
+            )
     return [str(r["name"]) for r in found]
 
 

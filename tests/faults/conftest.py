@@ -3,6 +3,10 @@
 The suite starts real processes and takes minutes, so it runs only when asked for: `make
 faults`, `python -m tests.faults`, `pytest -m faults` or ACME_FAULTS=1. Otherwise (`make
 test`, a bare `pytest`) its tests are reported as skipped.
+
+Shared servers instead, by configuration only (scripts/conformance.sh), as tests/e2e:
+ACME_TEST_BROKER_URL puts the platform on that broker, ACME_TEST_DATABASE_URL (a template with
+`{store}`) its stores on that database server.
 """
 
 from __future__ import annotations
@@ -61,7 +65,11 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 async def faults(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[FaultPlatform]:
     data_dir = tmp_path_factory.mktemp("acme-faults")
     _LOG_DIR[:] = [data_dir / "logs"]
-    async with fault_platform(data_dir) as platform:
+    async with fault_platform(
+        data_dir,
+        broker_url=os.environ.get("ACME_TEST_BROKER_URL") or None,
+        database_url=os.environ.get("ACME_TEST_DATABASE_URL") or None,
+    ) as platform:
         yield platform
 
 

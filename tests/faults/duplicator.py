@@ -1,11 +1,11 @@
 """A test-only duplicating relay: every message the platform publishes arrives three times.
 
-It watches every store's outbox (read-only) for rows the relays have published and publishes
-each one `copies` more times through the runtime's own transport, with the same headers and
-so the same message id; only the broker's own de-duplication id differs, or JetStream would
-drop the copies. The copies of a batch go out shuffled and each after a random delay, so a
-consumer also gets a message after ones that were published later (out of order, as far as a
-broker that keeps each stream in order can be made to deliver out of order).
+It watches every store's outbox (read-only, SQLite or PostgreSQL) for rows the relays have
+published and publishes each one `copies` more times through the runtime's own transport, with
+the same headers and so the same message id; only the broker's own de-duplication id differs,
+or JetStream would drop the copies. The copies of a batch go out shuffled and each after a
+random delay, so a consumer also gets a message after ones that were published later (out of
+order, as far as a broker that keeps each stream in order can be made to deliver out of order).
 """
 
 from __future__ import annotations
@@ -14,14 +14,13 @@ import asyncio
 import contextlib
 import logging
 import random
-from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from acme.runtime.settings import Settings
 from acme.runtime.transport import Transport, create_transport
 from acme.runtime.wire import MESSAGE_ID, PROTOCOL_HEADER, loads_headers, public_headers
-from benchmarks.embedded import read_only
+from benchmarks.embedded import Stores
 
 __all__ = ["Duplicator"]
 
@@ -31,7 +30,7 @@ log = logging.getLogger("tests.faults.duplicator")
 class Duplicator:
     def __init__(
         self,
-        data_dir: Path,
+        stores: Stores,
         broker_url: str,
         *,
         copies: int = 2,
@@ -39,7 +38,7 @@ class Duplicator:
         max_delay: float = 0.5,
         poll: float = 0.1,
     ) -> None:
-        self.data_dir = data_dir
+        self.stores = stores
         self.broker_url = broker_url
         self.copies = copies
         self.max_delay = max_delay
@@ -83,19 +82,13 @@ class Duplicator:
 
     def _published(self) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []
-        for path in sorted(self.data_dir.glob("*.sqlite3")):
-            with read_only(path) as conn:
-                has = conn.execute(
-                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'message_outbox'"
-                ).fetchone()
-                if has:
-                    rows += [
-                        dict(r)
-                        for r in conn.execute(
-                            "SELECT message_id, subject, headers, payload FROM message_outbox "
-                            "WHERE published_at IS NOT NULL"
-                        )
-                    ]
+        for store in self.stores.names():
+            conn = self.stores.reader(store)
+            if "message_outbox" in conn.tables():
+                rows += conn.rows(
+                    "SELECT message_id, subject, headers, payload FROM message_outbox "
+                    "WHERE published_at IS NOT NULL"
+                )
         return rows
 
     async def _run(self) -> None:

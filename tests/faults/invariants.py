@@ -1,8 +1,10 @@
 """The invariants every fault scenario asserts, read from the platform's own records.
 
-Sources, all read-only: every system's SQLite store under the data dir, the Stripe sandbox's
-`/_sandbox/state`, and JetStream's consumer information. Nothing here asks a system over
-HTTP, so a system that lies about its state in its API cannot hide anything.
+Sources, all read-only: every system's store (SQLite files under the data dir, or the run's
+databases on a PostgreSQL server: `benchmarks.embedded.Stores`), the Stripe sandbox's
+`/_sandbox/state`, and the broker's own count of what waits for each consumer
+(`tests.faults.backlog`). Nothing here asks a system over HTTP, so a system that lies about
+its state in its API cannot hide anything.
 
 The checks (names as in the report table):
 
@@ -14,7 +16,7 @@ The checks (names as in the report table):
               restocked, nothing left reserved, sold = units of the orders standing, and so
               available = initial - sold;
 - `outbox`    every outbox row of every store published (none waiting longer than a grace);
-- `broker`    no JetStream consumer with a message undelivered or unacknowledged;
+- `broker`    no consumer with a message undelivered or unacknowledged on the broker;
 - `sagas`     no checkout saga left in a non-terminal state (any checkout, not only ours);
 - `dlq`       no dead letter since the scenario began other than the ones it expects.
 
@@ -26,27 +28,28 @@ one per checkout, captures beyond one per payment, and units sold beyond the ord
 from __future__ import annotations
 
 import asyncio
-import sqlite3
+import contextlib
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import nats
-
-from benchmarks.embedded import read_only
+from benchmarks.embedded import StoreReader, Stores
+from tests.faults.backlog import backlog
 
 __all__ = [
     "CHECK_NAMES",
     "Check",
     "Expectations",
+    "Source",
     "Verdict",
     "evaluate",
     "hex_id",
+    "rows",
     "settle",
 ]
 
@@ -64,7 +67,8 @@ def hex_id(value: uuid.UUID | str) -> str:
 
 
 def _norm(column: str) -> str:
-    return f"lower(replace({column}, '-', ''))"
+    # as text without dashes: 32 hex digits (SQLite), dashed text, or a native uuid (PostgreSQL)
+    return f"lower(replace(CAST({column} AS TEXT), '-', ''))"
 
 
 @dataclass
@@ -123,8 +127,16 @@ class _Problems:
         return Check(self.name, False, shown + (f"; ... {more} more" if more > 0 else ""))
 
 
-def _rows(conn: sqlite3.Connection, sql: str, *params: object) -> list[dict[str, Any]]:
-    return [dict(r) for r in conn.execute(sql, params)]
+def rows(conn: StoreReader, sql: str, *params: object) -> list[dict[str, Any]]:
+    """Rows of a read-only query on a store, whatever database holds it; `?` marks params."""
+    parts = sql.split("?")
+    if len(parts) - 1 != len(params):
+        raise ValueError(f"{len(parts) - 1} placeholders but {len(params)} parameters in {sql}")
+    named = parts[0] + "".join(f":p{i}{part}" for i, part in enumerate(parts[1:]))
+    return conn.rows(named, **{f"p{i}": value for i, value in enumerate(params)})
+
+
+_rows = rows
 
 
 def _in(ids: Iterable[str]) -> tuple[str, list[str]]:
@@ -145,8 +157,27 @@ def _parse_time(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _store(data_dir: Path, store: str) -> Path:
-    return data_dir / f"{store}.sqlite3"
+Source = Stores | Path  # a Path: SQLite files in that data dir
+
+
+@contextlib.contextmanager
+def _stores(source: Source) -> Iterator[Stores]:
+    if isinstance(source, Stores):
+        yield source
+        return
+    stores = Stores(source, None)
+    try:
+        yield stores
+    finally:
+        stores.close()
+
+
+def read_only(stores: Stores, store: str) -> contextlib.AbstractContextManager[StoreReader]:
+    @contextlib.contextmanager
+    def reading() -> Iterator[StoreReader]:
+        yield stores.reader(store)
+
+    return reading()
 
 
 # -- the checks ------------------------------------------------------------------------------
@@ -159,13 +190,13 @@ class _Money:
     intents_captured: int = 0
 
 
-def _accepted(data_dir: Path, expect: Expectations) -> set[str]:
+def _accepted(stores: Stores, expect: Expectations) -> set[str]:
     """Checkouts accepted over HTTP, plus those a cart committed while its answer was lost
     (the cart names its checkout): the shopper would find those too."""
     accepted = set(expect.checkouts)
     if expect.carts:
         marks, values = _in(expect.carts)
-        with read_only(_store(data_dir, "cart-database")) as conn:
+        with read_only(stores, "cart-database") as conn:
             for row in _rows(
                 conn,
                 f"SELECT checkout_id FROM carts WHERE {_norm('cart_id')} IN ({marks}) "
@@ -177,7 +208,7 @@ def _accepted(data_dir: Path, expect: Expectations) -> set[str]:
 
 
 def _outcomes(
-    data_dir: Path, accepted: set[str], stripe: Mapping[str, Any]
+    stores: Stores, accepted: set[str], stripe: Mapping[str, Any]
 ) -> tuple[Check, Check, int, int, Counter[str], dict[str, int]]:
     """outcome and capture checks; (lost, duplicated, outcomes, units sold per product)."""
     outcome = _Problems("outcome")
@@ -185,7 +216,7 @@ def _outcomes(
     lost = duplicated = 0
     tally: Counter[str] = Counter()
     marks, values = _in(accepted)
-    with read_only(_store(data_dir, "checkout-database")) as conn:
+    with read_only(stores, "checkout-database") as conn:
         checkouts = {
             hex_id(r["checkout_id"]): r
             for r in _rows(
@@ -196,7 +227,7 @@ def _outcomes(
             )
         }
     orders: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    with read_only(_store(data_dir, "order-database")) as conn:
+    with read_only(stores, "order-database") as conn:
         for r in _rows(
             conn,
             "SELECT order_id, checkout_id, status, total_cents FROM orders "
@@ -284,14 +315,14 @@ def _outcomes(
 
 
 def _stock(
-    data_dir: Path, expect: Expectations, sold_by_orders: Mapping[str, int]
+    stores: Stores, expect: Expectations, sold_by_orders: Mapping[str, int]
 ) -> tuple[Check, int, int]:
     problems = _Problems("stock")
     lost = duplicated = 0
     if not expect.products:
         return problems.check("no product"), 0, 0
     marks, values = _in(expect.products)
-    with read_only(_store(data_dir, "inventory-database")) as conn:
+    with read_only(stores, "inventory-database") as conn:
         rows = {
             hex_id(r["product_id"]): r
             for r in _rows(
@@ -331,18 +362,15 @@ def _stock(
     return problems.check(f"{len(expect.products)} product(s)"), lost, duplicated
 
 
-def _outbox(data_dir: Path, now: datetime) -> tuple[Check, int]:
+def _outbox(stores: Stores, now: datetime) -> tuple[Check, int]:
     problems = _Problems("outbox")
     lost = 0
     rows_seen = 0
-    for path in sorted(data_dir.glob("*.sqlite3")):
-        with read_only(path) as conn:
-            has = conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'message_outbox'"
-            ).fetchone()
-            if not has:
+    for store in stores.names():
+        with read_only(stores, store) as conn:
+            if "message_outbox" not in conn.tables():
                 continue
-            rows_seen += int(conn.execute("SELECT count(*) FROM message_outbox").fetchone()[0])
+            rows_seen += int(conn.scalar("SELECT count(*) AS n FROM message_outbox"))
             waiting = _rows(
                 conn,
                 "SELECT message_id, message_type, created_at FROM message_outbox "
@@ -356,37 +384,23 @@ def _outbox(data_dir: Path, now: datetime) -> tuple[Check, int]:
         if old:
             lost += len(old)
             kinds = Counter(w["message_type"] for w in old)
-            problems.add(f"{path.stem}: {len(old)} unpublished ({dict(kinds)})")
+            problems.add(f"{store}: {len(old)} unpublished ({dict(kinds)})")
     return problems.check(f"{rows_seen} rows"), lost
 
 
-async def _broker(url: str) -> tuple[Check, int]:
+async def _broker(url: str, consumers: Sequence[tuple[str, str]] | None) -> tuple[Check, int]:
     problems = _Problems("broker")
     lost = 0
-    consumers = 0
-    nc = await nats.connect(url, connect_timeout=5, max_reconnect_attempts=0)
-    try:
-        js = nc.jetstream(timeout=10)
-        for stream in await js.streams_info():
-            name = stream.config.name
-            assert name is not None
-            for info in await js.consumers_info(name):
-                consumers += 1
-                waiting = int(info.num_pending or 0) + int(info.num_ack_pending or 0)
-                if waiting:
-                    lost += waiting
-                    problems.add(
-                        f"{info.name}: {info.num_pending} undelivered, "
-                        f"{info.num_ack_pending} unacked"
-                    )
-    finally:
-        await nc.close()
-    return problems.check(f"{consumers} consumers"), lost
+    seen, waiting = await backlog(url, consumers)
+    for w in waiting:
+        lost += w.total
+        problems.add(f"{w.consumer}: {w.undelivered} undelivered, {w.unacked} unacked")
+    return problems.check(f"{seen} consumers"), lost
 
 
-def _sagas(data_dir: Path) -> Check:
+def _sagas(stores: Stores) -> Check:
     problems = _Problems("sagas")
-    with read_only(_store(data_dir, "checkout-database")) as conn:
+    with read_only(stores, "checkout-database") as conn:
         for r in _rows(
             conn,
             "SELECT status, count(*) AS n FROM checkouts "
@@ -396,12 +410,11 @@ def _sagas(data_dir: Path) -> Check:
     return problems.check()
 
 
-def _dead_letters(data_dir: Path, expect: Expectations) -> Check:
+def _dead_letters(stores: Stores, expect: Expectations) -> Check:
     problems = _Problems("dlq")
-    path = _store(data_dir, "runtime")
     found: set[tuple[str, str]] = set()
-    if path.exists():
-        with read_only(path) as conn:
+    if stores.exists("runtime"):
+        with read_only(stores, "runtime") as conn:
             letters = _rows(
                 conn,
                 "SELECT service, message_id, message_type, reason, error, dead_at "
@@ -425,24 +438,32 @@ def _dead_letters(data_dir: Path, expect: Expectations) -> Check:
 
 
 async def evaluate(
-    data_dir: Path, broker_url: str, stripe: Mapping[str, Any], expect: Expectations
+    source: Source,
+    broker_url: str,
+    stripe: Mapping[str, Any],
+    expect: Expectations,
+    *,
+    consumers: Sequence[tuple[str, str]] | None = None,
 ) -> Verdict:
-    """One look at every invariant."""
+    """One look at every invariant. `source`: the run's stores (or a data dir of SQLite
+    files); `consumers`: the (subject, group) pairs to look at on the broker (None: every
+    consumer, on a private NATS)."""
     now = datetime.now(UTC)
-    accepted = _accepted(data_dir, expect)
-    outcome, capture, lost, duplicated, tally, sold = _outcomes(data_dir, accepted, stripe)
-    stock, stock_lost, stock_dup = _stock(data_dir, expect, sold)
-    outbox, outbox_lost = _outbox(data_dir, now)
-    broker, broker_lost = await _broker(broker_url)
-    checks = [
-        outcome,
-        capture,
-        stock,
-        outbox,
-        broker,
-        _sagas(data_dir),
-        _dead_letters(data_dir, expect),
-    ]
+    with _stores(source) as stores:
+        accepted = _accepted(stores, expect)
+        outcome, capture, lost, duplicated, tally, sold = _outcomes(stores, accepted, stripe)
+        stock, stock_lost, stock_dup = _stock(stores, expect, sold)
+        outbox, outbox_lost = _outbox(stores, now)
+        broker, broker_lost = await _broker(broker_url, consumers)
+        checks = [
+            outcome,
+            capture,
+            stock,
+            outbox,
+            broker,
+            _sagas(stores),
+            _dead_letters(stores, expect),
+        ]
     return Verdict(
         checks={c.name: c for c in checks},
         lost=lost + stock_lost + outbox_lost + broker_lost,
@@ -453,11 +474,12 @@ async def evaluate(
 
 
 async def settle(
-    data_dir: Path,
+    source: Source,
     broker_url: str,
     stripe_state: Any,
     expect: Expectations,
     *,
+    consumers: Sequence[tuple[str, str]] | None = None,
     timeout: float = 120.0,
     interval: float = 1.0,
 ) -> Verdict:
@@ -468,7 +490,9 @@ async def settle(
     """
     deadline = time.monotonic() + timeout
     while True:
-        verdict = await evaluate(data_dir, broker_url, await stripe_state(), expect)
+        verdict = await evaluate(
+            source, broker_url, await stripe_state(), expect, consumers=consumers
+        )
         if verdict.ok or time.monotonic() >= deadline:
             return verdict
         await asyncio.sleep(interval)
@@ -478,13 +502,14 @@ def describe_outcomes(tally: Counter[str]) -> str:
     return ", ".join(f"{n} {k.lower()}" for k, n in sorted(tally.items()))
 
 
-def finished(data_dir: Path, checkout_ids: Iterable[str]) -> int:
+def finished(source: Source, checkout_ids: Iterable[str]) -> int:
     """How many of these checkouts are COMPLETED or FAILED right now."""
     marks, values = _in(checkout_ids)
-    with read_only(_store(data_dir, "checkout-database")) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM checkouts WHERE status IN ('COMPLETED', 'FAILED') "
+    with _stores(source) as stores, read_only(stores, "checkout-database") as conn:
+        found = _rows(
+            conn,
+            "SELECT count(*) AS n FROM checkouts WHERE status IN ('COMPLETED', 'FAILED') "
             f"AND {_norm('checkout_id')} IN ({marks})",
-            values,
-        ).fetchone()
-    return int(row[0])
+            *values,
+        )
+    return int(found[0]["n"])

@@ -4,11 +4,18 @@
 supervisor's `PlatformRunner`: embedded NATS, gateway, Stripe sandbox, every system as its
 own process), with two differences the scenarios need:
 
-- the broker is started through `RestartableNats`, which can stop nats-server and start it
-  again on the same port and JetStream store directory while the systems keep running;
+- the broker can go away and come back while the systems keep running (`broker_outage`).
+  Embedded, it is started through `RestartableNats`, which stops nats-server and starts it
+  again on the same port and JetStream store directory. On a shared broker (`broker_url`),
+  which a test must not restart, the systems reach it through a `BrokerCutoff` relay that
+  drops every connection and refuses new ones for the downtime, which is what a restart
+  looks like to a client;
 - the systems get shorter timeouts (ack wait, saga step deadline, relay back-off), so that
   what a fault leaves behind is redelivered, timed out or retried within a scenario's settle
   time instead of minutes later. The values are listed in `FAULT_ENV`.
+
+`database_url` (a template with `{store}`) puts the stores on a database server, in
+databases of this run dropped at the end, as `embedded_platform` does.
 """
 
 from __future__ import annotations
@@ -37,7 +44,16 @@ from acme.runtime.supervisor import (
     child_specs,
     load_platform,
 )
-from benchmarks.embedded import ADMIN_EMAIL, ADMIN_PASSWORD, RunningPlatform
+from benchmarks.embedded import (
+    ADMIN_EMAIL,
+    ADMIN_PASSWORD,
+    Backends,
+    RunningPlatform,
+    Stores,
+    consumed,
+    shared_backends,
+)
+from tests.faults.cutoff import BrokerCutoff, relayable
 
 __all__ = ["FAULT_ENV", "FaultPlatform", "RestartableNats", "fault_platform"]
 
@@ -106,7 +122,38 @@ class RestartableNats:
 @dataclass
 class FaultPlatform:
     running: RunningPlatform
-    broker: RestartableNats
+    broker: RestartableNats | None  # the embedded broker; None on a shared one
+    cutoff: BrokerCutoff | None = None  # the relay to a shared broker, when it can be cut
+    consumers: list[tuple[str, str]] | None = None  # what to look at on a shared broker
+
+    @property
+    def stores(self) -> Stores:
+        assert self.running.stores is not None
+        return self.running.stores
+
+    @property
+    def outage_unsupported(self) -> str | None:
+        """Why this platform's broker cannot be taken away, or None when it can."""
+        if self.broker is not None or self.cutoff is not None:
+            return None
+        assert self.running.backends.broker_url is not None
+        return relayable(self.running.backends.broker_url) or "no relay to the broker"
+
+    @property
+    def outages(self) -> int:
+        if self.broker is not None:
+            return self.broker.restarts
+        return self.cutoff.outages if self.cutoff is not None else 0
+
+    async def broker_outage(self, downtime: float) -> str:
+        """Take the broker away for `downtime` seconds; says what was done."""
+        if self.broker is not None:
+            await self.broker.restart(downtime)
+            return f"NATS down {downtime:g}s"
+        if self.cutoff is None:
+            raise RuntimeError(f"the broker cannot be taken away: {self.outage_unsupported}")
+        await self.cutoff.outage(downtime)
+        return f"broker cut off {downtime:g}s"
 
     @property
     def runner(self) -> PlatformRunner:
@@ -122,7 +169,8 @@ class FaultPlatform:
 
     @property
     def broker_url(self) -> str:
-        return self.running.broker_url
+        """The broker itself (not the relay the systems use): for the test's own tools."""
+        return self.running.backends.broker_url or self.running.broker_url
 
     @property
     def stripe_url(self) -> str:
@@ -182,7 +230,7 @@ class FaultPlatform:
             return state
 
 
-def _child_env(data_dir: Path) -> dict[str, str]:
+def _child_env(data_dir: Path, backends: Backends) -> dict[str, str]:
     # As benchmarks.embedded: none of the caller's ACME_* settings leak into the run.
     env = {k: v for k, v in os.environ.items() if not k.startswith("ACME_")}
     env.update(
@@ -191,52 +239,79 @@ def _child_env(data_dir: Path) -> dict[str, str]:
             "ACME_ADMIN_EMAIL": ADMIN_EMAIL,
             "ACME_ADMIN_PASSWORD": ADMIN_PASSWORD,
             **FAULT_ENV,
+            **backends.env(),
         }
     )
     return env
 
 
-def _kill_leftovers(runner: PlatformRunner, broker: RestartableNats) -> None:
-    for status in runner.snapshot().values():
-        if status.pid:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(status.pid, signal.SIGKILL)
+def _stop_broker(broker: RestartableNats) -> None:
     if broker.server is not None:
         broker.server.stop(timeout=2.0)
 
 
 @contextlib.asynccontextmanager
 async def fault_platform(
-    data_dir: Path, *, ready_timeout: float = 180.0
+    data_dir: Path,
+    *,
+    ready_timeout: float = 180.0,
+    broker_url: str | None = None,
+    database_url: str | None = None,
 ) -> AsyncIterator[FaultPlatform]:
-    """Start the whole platform with a restartable broker; stop everything on exit."""
+    """Start the whole platform with a broker that can go away; stop everything on exit."""
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
+    backends = Backends.of(broker_url, database_url)
     platform = load_platform()
-    broker = RestartableNats(data_dir)
-    runner = PlatformRunner(
-        RunOptions(
-            data_dir=data_dir,
-            port=0,
-            ready_timeout=ready_timeout,
-            stop_timeout=10.0,
-            # A killed system is back quickly, also when the scenario kills it again soon.
-            backoff=Backoff(initial=0.2, factor=1.5, maximum=2.0, reset_after=5.0),
-        ),
-        platform,
-        child_specs(platform),
-        start_broker=broker.start,
-        base_env=_child_env(data_dir),
+    broker: RestartableNats | None = None
+    cutoff: BrokerCutoff | None = None
+    systems_url: str | None = None
+    if backends.broker_url is None:
+        broker = RestartableNats(data_dir)
+    elif relayable(backends.broker_url) is None:
+        cutoff = BrokerCutoff(backends.broker_url)
+        systems_url = await cutoff.start()
+    else:
+        systems_url = backends.broker_url
+    options = RunOptions(
+        data_dir=data_dir,
+        broker_url=systems_url,
+        port=0,
+        ready_timeout=ready_timeout,
+        stop_timeout=10.0,
+        # A killed system is back quickly, also when the scenario kills it again soon.
+        backoff=Backoff(initial=0.2, factor=1.5, maximum=2.0, reset_after=5.0),
     )
-    killer = functools.partial(_kill_leftovers, runner, broker)
-    atexit.register(killer)
+    env = _child_env(data_dir, backends)
+    specs = child_specs(platform)
+    if broker is not None:
+        runner = PlatformRunner(options, platform, specs, start_broker=broker.start, base_env=env)
+    else:
+        runner = PlatformRunner(options, platform, specs, base_env=env)
+    stop_broker = functools.partial(_stop_broker, broker) if broker is not None else None
+    if stop_broker is not None:
+        atexit.register(stop_broker)
     try:
-        await runner.start()
-        assert runner.gateway_url is not None and runner.broker_url is not None
-        running = RunningPlatform(
-            runner, data_dir, runner.gateway_url, runner.broker_url, hosts=list(runner.snapshot())
-        )
-        yield FaultPlatform(running, broker)
+        async with shared_backends(platform, backends, data_dir, runner) as stores:
+            await runner.start()
+            assert runner.gateway_url is not None and runner.broker_url is not None
+            running = RunningPlatform(
+                runner,
+                data_dir,
+                runner.gateway_url,
+                runner.broker_url,
+                hosts=list(runner.snapshot()),
+                stores=stores,
+                backends=backends,
+            )
+            yield FaultPlatform(
+                running,
+                broker,
+                cutoff,
+                consumed(platform) if backends.broker_url else None,
+            )
     finally:
-        await runner.stop()
-        atexit.unregister(killer)
+        if cutoff is not None:
+            await cutoff.stop()
+        if stop_broker is not None:
+            atexit.unregister(stop_broker)

@@ -29,7 +29,12 @@ async def conclude(
 ) -> Verdict:
     """Wait for the platform to settle, record the row of the table, assert the invariants."""
     verdict = await settle(
-        faults.data_dir, faults.broker_url, faults.stripe_state, expect, timeout=timeout
+        faults.stores,
+        faults.broker_url,
+        faults.stripe_state,
+        expect,
+        consumers=faults.consumers,
+        timeout=timeout,
     )
     record(scenario, operations, verdict)
     assert verdict.ok, f"{scenario}: invariants violated\n{verdict.explain()}"

@@ -13,11 +13,10 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from acme.client import AcmeClient, ApiError, ClientError, Shopper
 from tests.e2e.helpers import ADDRESS
-from tests.faults.invariants import Expectations, finished, hex_id
+from tests.faults.invariants import Expectations, Source, finished, hex_id
 from tests.faults.platform import FaultPlatform
 
 __all__ = ["Attempt", "Shop", "in_flight", "summary"]
@@ -156,10 +155,10 @@ class Shop:
         return [a for a, _, _ in prepared]
 
 
-def in_flight(data_dir: Path, attempts: list[Attempt]) -> int:
+def in_flight(source: Source, attempts: list[Attempt]) -> int:
     """Checkouts started and not finished yet (answered or not)."""
     started = [a for a in attempts if a.calls]
-    return len(started) - finished(data_dir, {a.checkout_id for a in started if a.checkout_id})
+    return len(started) - finished(source, {a.checkout_id for a in started if a.checkout_id})
 
 
 def summary(attempts: list[Attempt]) -> str:

@@ -24,11 +24,16 @@ async def test_every_message_three_times_out_of_order(faults: FaultPlatform, sho
     product = await shop.product(expect, price=1800, stock=STOCK)
     prepared = await shop.carts(expect, product, CHECKOUTS)
 
-    async with Duplicator(faults.data_dir, faults.broker_url, copies=2, seed=SEED) as copies:
+    async with Duplicator(faults.stores, faults.broker_url, copies=2, seed=SEED) as copies:
         attempts = await shop.burst(expect, prepared)
         # Copies keep flowing while the platform settles, so the last messages are tripled too.
         await settle(
-            faults.data_dir, faults.broker_url, faults.stripe_state, expect, timeout=SETTLE
+            faults.stores,
+            faults.broker_url,
+            faults.stripe_state,
+            expect,
+            consumers=faults.consumers,
+            timeout=SETTLE,
         )
     assert not copies.errors, copies.errors[:5]
 

@@ -48,7 +48,7 @@ async def test_kill9_each_system_mid_checkout(faults: FaultPlatform, shop: Shop)
         burst = asyncio.create_task(shop.burst(expect, prepared))
         delay = rng.uniform(0.05, MAX_DELAY)
         await asyncio.sleep(delay)
-        running_at_kill += in_flight(faults.data_dir, [a for a, _, _ in prepared])
+        running_at_kill += in_flight(faults.stores, [a for a, _, _ in prepared])
         pid = faults.kill9(system)
         new_pid = await faults.wait_ready(system, not_pid=pid)
         assert new_pid != pid

@@ -23,7 +23,7 @@ from acme.runtime.registry import list_hosts, load_host
 from acme.runtime.settings import Settings
 from acme.runtime.transport import create_transport
 from acme.runtime.wire import MESSAGE_ID, MESSAGE_VERSION, loads_headers, public_headers
-from benchmarks.embedded import read_only
+from benchmarks.embedded import Stores
 from tests.faults.invariants import Expectations
 from tests.faults.platform import FaultPlatform
 from tests.faults.scenario import FAULTS, conclude
@@ -52,22 +52,20 @@ def consumers_of(message_type: str, subject: str) -> list[str]:
     return sorted(set(found))
 
 
-def real_messages(data_dir: Path) -> dict[str, dict[str, Any]]:
+def real_messages(stores: Stores) -> dict[str, dict[str, Any]]:
     """One published outbox row per target type (subject, headers, payload)."""
     found: dict[str, dict[str, Any]] = {}
-    for path in sorted(data_dir.glob("*.sqlite3")):
-        with read_only(path) as conn:
-            if not conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'message_outbox'"
-            ).fetchone():
-                continue
-            for row in conn.execute(
-                "SELECT message_type, subject, headers, payload FROM message_outbox "
-                "WHERE published_at IS NOT NULL ORDER BY created_at DESC"
-            ):
-                kind = row["message_type"]
-                if TARGETS.get(kind) == row["subject"] and kind not in found:
-                    found[kind] = dict(row)
+    for store in stores.names():
+        conn = stores.reader(store)
+        if "message_outbox" not in conn.tables():
+            continue
+        for row in conn.rows(
+            "SELECT message_type, subject, headers, payload FROM message_outbox "
+            "WHERE published_at IS NOT NULL ORDER BY created_at DESC"
+        ):
+            kind = row["message_type"]
+            if TARGETS.get(kind) == row["subject"] and kind not in found:
+                found[kind] = row
     return found
 
 
@@ -97,10 +95,13 @@ def poison_variants(row: dict[str, Any]) -> list[tuple[str, dict[str, str], byte
     return variants
 
 
-def dlq_list(data_dir: Path) -> list[dict[str, Any]]:
-    """`acme dlq list --json`, run as an operator would, against the platform's data dir."""
+def dlq_list(data_dir: Path, database_url: str | None) -> list[dict[str, Any]]:
+    """`acme dlq list --json`, run as an operator would, against the platform's data dir (and
+    its database server, when the stores are there)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ACME_")}
     env.update({"ACME_DATA_DIR": str(data_dir), "COLUMNS": "400"})
+    if database_url:
+        env["ACME_DATABASE_URL"] = database_url
     done = subprocess.run(
         [sys.executable, "-m", "acme.cli", "dlq", "list", "--json", "--limit", "1000"],
         capture_output=True,
@@ -125,7 +126,7 @@ async def test_poison_messages_are_dead_lettered_and_others_flow(
     warmup += await shop.burst(expect, await shop.carts(expect, scarce, 1))
     rows: dict[str, dict[str, Any]] = {}
     for _ in range(300):
-        rows = real_messages(faults.data_dir)
+        rows = real_messages(faults.stores)
         if len(rows) == len(TARGETS):
             break
         await asyncio.sleep(0.2)
@@ -162,7 +163,8 @@ async def test_poison_messages_are_dead_lettered_and_others_flow(
     assert verdict.outcomes["FAILED:OUT_OF_STOCK"] == 1, verdict.outcomes
 
     listed = {
-        (letter["service"], letter["message_id"]): letter for letter in dlq_list(faults.data_dir)
+        (letter["service"], letter["message_id"]): letter
+        for letter in dlq_list(faults.data_dir, faults.running.backends.database_url)
     }
     missing = expect.dead_letters - set(listed)
     assert not missing, f"acme dlq list does not show {sorted(missing)}"
