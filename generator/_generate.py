@@ -16,8 +16,16 @@ from generator._lint import lint
 from generator._load import paused_gc
 from generator._model import Catalog
 from generator._problems import Problem
-from generator._render import RenderError, RenderResult, RenderWarning, render_catalog
+from generator._render import (
+    RenderError,
+    RenderResult,
+    RenderWarning,
+    plan_render,
+    render_catalog,
+)
 from generator._render._cache import Cache
+from generator._render._pipeline import RenderPlan
+from generator._render._worker import Worker
 from generator._write import OutputError, WriteReport, expected_files, write_output
 
 __all__ = [
@@ -86,46 +94,90 @@ def _load(path: Path) -> Catalog:
         raise GenerateError(f"{path}: cannot load the catalog: {exc}", 2) from exc
 
 
-def render_folder(catalog_path: Path, out: Path, *, cache: Cache | None = None) -> Rendered:
+def render_folder(
+    catalog_path: Path,
+    out: Path,
+    *,
+    cache: Cache | None = None,
+    worker: Worker | bool = True,
+) -> Rendered:
     """Load and lint `catalog_path`, then render it for the package folder `out`.
 
     `cache` defaults to the one the environment or the catalog's project names (see
-    `generator._render._cache`); pass ``Cache.off()`` to render without one.
+    `generator._render._cache`); pass ``Cache.off()`` to render without one. `worker` runs
+    datamodel-code-generator's batch in a forked process while the catalog is linted: a
+    `Worker` already started (`start_model_worker`, which this call then owns), True to fork
+    one once the batch is known, False to stay in this process. Same files either way.
     """
-    with paused_gc():
-        return _render_folder(catalog_path, out, cache)
-
-
-def _render_folder(catalog_path: Path, out: Path, cache: Cache | None) -> Rendered:
-    catalog = _load(catalog_path)
-    errors = [p for p in lint(catalog) if p.severity == "error"]
-    if errors:
-        raise CatalogErrors(catalog_path, errors)
-    package = out.resolve().name
-    if not package.isidentifier():
-        raise GenerateError(
-            f"{out}: the output folder's name is the package name; it must be a Python identifier",
-            2,
-        )
     try:
-        own = cache is None
-        cache = Cache.for_catalog(catalog_path) if cache is None else cache
+        with paused_gc():
+            return _render_folder(catalog_path, out, cache, worker)
+    finally:
+        if isinstance(worker, Worker):
+            worker.close()
+
+
+def _plan(catalog: Catalog, package: str, cache: Cache, worker: Worker | bool) -> RenderPlan | None:
+    """Start rendering before lint, so the model batch overlaps it; None when that fails.
+
+    A catalog lint would refuse may well fail to render: then nothing is reported here, and
+    rendering runs again after lint, in the original order, to fail (or not) as it always did.
+    """
+    if not package.isidentifier():
+        return None
+    try:
+        return plan_render(catalog, package_name=package, cache=cache, worker=worker)
+    except Exception:  # noqa: BLE001 - see above
+        return None
+
+
+def _render_folder(
+    catalog_path: Path, out: Path, cache: Cache | None, worker: Worker | bool
+) -> Rendered:
+    catalog = _load(catalog_path)
+    package = out.resolve().name
+    own = cache is None
+    cache = Cache.for_catalog(catalog_path) if cache is None else cache
+    try:
+        plan = _plan(catalog, package, cache, worker)
         try:
-            result = render_catalog(catalog, package_name=package, cache=cache)
+            errors = [p for p in lint(catalog) if p.severity == "error"]
+            if errors:
+                raise CatalogErrors(catalog_path, errors)
+            if not package.isidentifier():
+                raise GenerateError(
+                    f"{out}: the output folder's name is the package name; it must be a Python "
+                    "identifier",
+                    2,
+                )
+            if plan is not None:
+                result = plan.finish()
+            else:  # the plan failed: render as before, to meet its error in this process
+                result = render_catalog(catalog, package_name=package, cache=cache)
         finally:
-            if own:
-                cache.close()
+            if plan is not None:
+                plan.cancel()
     except RenderError as exc:
         raise GenerateError(f"cannot generate: {exc}", 1) from exc
+    finally:
+        if own:
+            cache.close()
     return Rendered(catalog, result, expected_files(result, catalog.root.resolve().name))
 
 
 def generate(
-    catalog: str | Path, *, out: str | Path = "generated", cache: Cache | None = None
+    catalog: str | Path,
+    *,
+    out: str | Path = "generated",
+    cache: Cache | None = None,
+    worker: Worker | bool = True,
 ) -> Generated:
-    """Write the package generated from `catalog` into `out` (only there)."""
+    """Write the package generated from `catalog` into `out` (only there).
+
+    `worker`: where the model batch runs, see `render_folder`.
+    """
     catalog_path, out_path = Path(catalog), Path(out)
-    rendered = render_folder(catalog_path, out_path, cache=cache)
+    rendered = render_folder(catalog_path, out_path, cache=cache, worker=worker)
     try:
         report = write_output(rendered.files, out_path, catalog_root=catalog_path)
     except OutputError as exc:
@@ -134,10 +186,14 @@ def generate(
 
 
 def check(
-    catalog: str | Path, *, out: str | Path = "generated", cache: Cache | None = None
+    catalog: str | Path,
+    *,
+    out: str | Path = "generated",
+    cache: Cache | None = None,
+    worker: Worker | bool = True,
 ) -> Checked:
     """Compare `out` with what `catalog` generates; writes nothing in `out`."""
     catalog_path, out_path = Path(catalog), Path(out)
-    rendered = render_folder(catalog_path, out_path, cache=cache)
+    rendered = render_folder(catalog_path, out_path, cache=cache, worker=worker)
     drifts = compare_folder(rendered.files, out_path)
     return Checked(out_path, len(rendered.files), tuple(drifts), rendered.result.warnings)

@@ -4,27 +4,29 @@ One renderer per artifact kind (messages, services, http, datastores, registry, 
 with its Jinja2 template in ``templates/``. `render_catalog` runs them all, generates every payload
 model in a single datamodel-code-generator call, formats every Python file in a single ruff pass,
 and returns ``{relative path: text}`` with the catalog sources of each file. It writes nothing.
+
+`plan_render` and `RenderPlan.finish` are the same work in two steps (see `_pipeline`), so the
+model batch can run in a worker process while the caller does something else (lint).
+This module imports the renderers only when called: a worker can be forked from a process that
+has not paid for them yet.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from generator._load import paused_gc
-from generator._model import Catalog
-from generator._render import datastores, http, messages, package, registry, services
-from generator._render._artifact import Artifact
-from generator._render._cache import Cache
-from generator._render._datamodel import generate_models
-from generator._render._env import TEMPLATES_DIR, use_cache
 from generator._render._errors import RenderError, RenderWarning
-from generator._render._format import format_python
-from generator._render._names import check_identifier
-from generator._render._schemas import Reader
-from generator._render._view import CatalogView
 
-__all__ = ["RenderError", "RenderResult", "RenderWarning", "render_catalog"]
+if TYPE_CHECKING:
+    from generator._model import Catalog
+    from generator._render._cache import Cache
+    from generator._render._pipeline import RenderPlan
+    from generator._render._schemas import Reader
+    from generator._render._worker import Worker
+
+__all__ = ["RenderError", "RenderResult", "RenderWarning", "plan_render", "render_catalog"]
 
 
 @dataclass(frozen=True)
@@ -38,62 +40,50 @@ def render_catalog(
     catalog: Catalog,
     *,
     package_name: str = "generated",
-    templates: Path = TEMPLATES_DIR,
+    templates: Path | None = None,
     read: Reader | None = None,
     format_code: bool = True,
     cache: Cache | None = None,
+    worker: Worker | bool = False,
 ) -> RenderResult:
     """Render every generated file of `catalog`; `package_name` is the import name of the output.
 
     `cache` (off by default) keeps generated models and formatted files between runs; the
-    result is byte for byte the same with or without it.
+    result is byte for byte the same with or without it. `worker` runs the model batch in a
+    forked process (see `generator._render._datamodel.start_models`); same result again.
     """
-    with paused_gc():
-        try:
-            return _render(catalog, package_name, templates, read, format_code, cache)
-        finally:
-            if cache is not None:
-                cache.flush()
+    from generator._render._pipeline import render
+
+    return render(
+        catalog,
+        package_name=package_name,
+        templates=templates,
+        read=read,
+        format_code=format_code,
+        cache=cache,
+        worker=worker,
+    )
 
 
-def _render(
+def plan_render(
     catalog: Catalog,
-    package_name: str,
-    templates: Path,
-    read: Reader | None,
-    format_code: bool,
-    cache: Cache | None,
-) -> RenderResult:
-    check_identifier(package_name, what="output package name")
-    use_cache(cache or Cache.off(), templates)
-    view = CatalogView(catalog, package=package_name, cache=cache)
-    message_batch = messages.prepare(view, read)
-    http_batch = http.prepare(view, read)
-    schemas = dict(message_batch.schemas)
-    names = dict(message_batch.names)
-    for item in http_batch:
-        if item.models is not None:
-            schemas[http.models_key(item)] = item.models
-            names[http.models_key(item)] = ""  # component schemas keep their own names
-    # One in-process call for every schema of the catalog.
-    code = generate_models(schemas, names, cache=cache)
-    artifacts: list[Artifact] = [
-        *package.build(view, templates),
-        *messages.build(view, message_batch, code, templates),
-        *services.build(view, templates),
-        *http.build(view, http_batch, code, templates),
-        *datastores.build(view, templates),
-        *registry.build(view, templates),
-    ]
-    files: dict[str, str] = {}
-    sources: dict[str, tuple[str, ...]] = {}
-    for artifact in artifacts:
-        if artifact.path in files:
-            raise RenderError(f"two catalog resources generate the same file {artifact.path}")
-        files[artifact.path] = artifact.text
-        sources[artifact.path] = artifact.sources
-    if format_code:
-        files = format_python(files, package=package_name, cache=cache)
-    return RenderResult(
-        dict(sorted(files.items())), dict(sorted(sources.items())), tuple(view.warnings)
+    *,
+    package_name: str = "generated",
+    templates: Path | None = None,
+    read: Reader | None = None,
+    format_code: bool = True,
+    cache: Cache | None = None,
+    worker: Worker | bool = False,
+) -> RenderPlan:
+    """The first step of `render_catalog`: schemas prepared, model batch started."""
+    from generator._render._pipeline import plan
+
+    return plan(
+        catalog,
+        package_name=package_name,
+        templates=templates,
+        read=read,
+        format_code=format_code,
+        cache=cache,
+        worker=worker,
     )

@@ -1,7 +1,10 @@
-"""Run datamodel-code-generator in process over many JSON Schemas at once.
+"""Run datamodel-code-generator's Python API over many JSON Schemas at once.
 
 All schemas go into one temporary folder and through one `generate()` call, which returns one
 module per schema file. If that call fails, each schema is generated alone to name the culprit.
+That call runs in one process: a forked worker (see `_worker`) when the caller asks for one, so
+it overlaps the rest of rendering on a second core, or this process (the fallback, and the
+default of `generate_models`); the code is the same.
 The returned code is split (with `ast`) into its import lines and its class definitions so the
 templates can place our header, docstring and `MESSAGE` spec around them.
 """
@@ -21,6 +24,7 @@ from typing import Any
 
 from generator._render._cache import Cache, dist_version, key_of
 from generator._render._errors import RenderError
+from generator._render._worker import Worker, WorkerFailed
 
 # Class name prefix schemas are prepared with; `generate_models` replaces it with the real name.
 MARKER = "Zzgeneratormarker"
@@ -105,18 +109,36 @@ def generate_models(
     parent_scoped: bool = True,
     cache: Cache | None = None,
 ) -> dict[str, str]:
-    """Generate one module per schema; keys are module paths like ``messages/order_created``.
+    """Generate one module per schema, in this process; see `start_models`."""
+    return start_models(schemas, names, parent_scoped=parent_scoped, cache=cache).result()
 
-    Every schema is prepared with class names starting with `MARKER` (see `_schemas.prepare`),
-    and `names[key]` replaces that prefix in the generated code. In the batch each distinct
-    schema gets its own prefix instead, because datamodel-code-generator makes nested class
-    names unique across the modules of one call: unique prefixes keep a module's names
-    independent of the other schemas. Identical schemas (copies under other ids) are
-    generated once.
+
+def start_models(
+    schemas: Mapping[str, dict[str, Any]],
+    names: Mapping[str, str],
+    *,
+    parent_scoped: bool = True,
+    cache: Cache | None = None,
+    worker: Worker | bool = False,
+) -> PendingModels:
+    """Start generating one module per schema; `result()` gives ``{module path: code}``.
+
+    Keys are module paths like ``messages/order_created``. Every schema is prepared with class
+    names starting with `MARKER` (see `_schemas.prepare`), and `names[key]` replaces that
+    prefix in the generated code. In the batch each distinct schema gets its own prefix
+    instead, because datamodel-code-generator makes nested class names unique across the
+    modules of one call: unique prefixes keep a module's names independent of the other
+    schemas. Identical schemas (copies under other ids) are generated once.
 
     That independence is also what makes `cache` sound: a module's code (with `MARKER` put back
     in place of its batch prefix) is stored under the schema's bytes, and only schemas without
     an entry go through datamodel-code-generator, which is not even imported when none do.
+
+    `worker` says where that batch runs: a `Worker` already started (see
+    `start_model_worker`) gets it, True forks one now when there is a batch, False keeps it in
+    this process. With a worker the batch runs while the caller goes on (lint, templates);
+    `result()` then waits for it, and runs the batch here if the worker fails. The code is the
+    same either way: the same function on the same input, in a fork of this process.
     """
     first_of: dict[str, str] = {}  # schema JSON -> first key with it
     representative: dict[str, str] = {}
@@ -136,23 +158,133 @@ def generate_models(
     missing = [key for key in distinct if key not in code]
     prefixes = {key: f"Zq{number:06d}x" for number, key in enumerate(missing)}
     batch = {key: _with_prefix(schemas[key], prefixes[key]) for key in missing}
-    generated = _generate_batch(batch, parent_scoped)
-    direct: dict[str, str] = {}  # representative key -> code still holding its batch prefix
-    for key in missing:
-        if MARKER in generated[key]:
-            direct[key] = generated[key]  # cannot tell MARKERs apart: rename it the old way
-            continue
-        code[key] = rename_prefix(generated[key], prefixes[key], MARKER)
-        if key in keys:
-            cache.put("models", keys[key], code[key])
-    out: dict[str, str] = {}
-    for key in schemas:
-        first = representative[key]
-        if first in direct:
-            out[key] = rename_prefix(direct[first], prefixes[first], names[key])
-        else:
-            out[key] = ModelCode.renamed(code[first], names[key])
-    return out
+    helper: Worker | None = None
+    if isinstance(worker, Worker):
+        helper = worker
+    elif worker and batch:
+        helper = Worker.start()
+    if helper is not None and not batch:
+        helper.close()  # every module was cached: nothing to hand over
+        helper = None
+    if helper is not None:
+        try:
+            helper.submit(_generate_batch, batch, parent_scoped)
+        except WorkerFailed:
+            helper.close()
+            helper = None
+    return PendingModels(
+        schemas, names, cache, keys, code, representative, prefixes, batch, parent_scoped, helper
+    )
+
+
+class PendingModels:
+    """Model code on its way: `result()` waits for the batch (if any) and names the classes."""
+
+    def __init__(
+        self,
+        schemas: Mapping[str, dict[str, Any]],
+        names: Mapping[str, str],
+        cache: Cache,
+        keys: dict[str, str],
+        code: dict[str, str],
+        representative: dict[str, str],
+        prefixes: dict[str, str],
+        batch: dict[str, dict[str, Any]],
+        parent_scoped: bool,
+        worker: Worker | None,
+    ) -> None:
+        self._schemas = schemas
+        self._names = names
+        self._cache = cache
+        self._keys = keys
+        self._code = code
+        self._representative = representative
+        self._prefixes = prefixes
+        self._batch = batch
+        self._parent_scoped = parent_scoped
+        self.worker = worker
+        self._result: dict[str, str] | None = None
+
+    def _generated(self) -> dict[str, str]:
+        worker, self.worker = self.worker, None
+        if worker is not None:
+            try:
+                outcome = worker.result()
+                if isinstance(outcome, dict) and set(outcome) == set(self._batch):
+                    return outcome
+            except RenderError:
+                raise  # the batch's own error, found by the worker as it would be here
+            except Exception:  # noqa: BLE001, S110 - no outcome: generate here instead
+                pass
+            finally:
+                worker.close()
+        return _generate_batch(self._batch, self._parent_scoped)
+
+    def result(self) -> dict[str, str]:
+        if self._result is None:
+            self._result = self._finish(self._generated())
+        return self._result
+
+    def cancel(self) -> None:
+        """The models are not needed after all: stop the worker."""
+        worker, self.worker = self.worker, None
+        if worker is not None:
+            worker.close()
+
+    def _finish(self, generated: dict[str, str]) -> dict[str, str]:
+        code, prefixes = self._code, self._prefixes
+        direct: dict[str, str] = {}  # representative key -> code still holding its batch prefix
+        for key in self._batch:
+            if MARKER in generated[key]:
+                direct[key] = generated[key]  # cannot tell MARKERs apart: rename it the old way
+                continue
+            code[key] = rename_prefix(generated[key], prefixes[key], MARKER)
+            if key in self._keys:
+                self._cache.put("models", self._keys[key], code[key])
+        out: dict[str, str] = {}
+        for key in self._schemas:
+            first = self._representative[key]
+            if first in direct:
+                out[key] = rename_prefix(direct[first], prefixes[first], self._names[key])
+            else:
+                out[key] = ModelCode.renamed(code[first], self._names[key])
+        return out
+
+
+# Modules `generate()` imports on its first call (by name, so a renamed one is merely skipped):
+# importing them in a worker while the main process is busy takes a third of a second off the
+# time the batch itself needs.
+_WARM_MODULES = (
+    "datamodel_code_generator",
+    "datamodel_code_generator.config",
+    "datamodel_code_generator.enums",
+    "datamodel_code_generator.format",
+    "datamodel_code_generator.parser.jsonschema",
+    "datamodel_code_generator.model.pydantic_v2",
+    "datamodel_code_generator.model.scalar",
+    "datamodel_code_generator.model.union",
+    "datamodel_code_generator.model._compiled_templates.registry",
+    "datamodel_code_generator.model._compiled_templates.pydantic_v2_basemodel",
+    "datamodel_code_generator._option_rules",
+    "datamodel_code_generator._lock_plan",
+    "datamodel_code_generator.parser._python_type_imports",
+)
+
+
+def warm_up() -> None:
+    """Import what datamodel-code-generator needs for a batch (output does not depend on it)."""
+    import importlib
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name in _WARM_MODULES:
+            with contextlib.suppress(ImportError):
+                importlib.import_module(name)
+
+
+def start_model_worker() -> Worker | None:
+    """A worker that imports datamodel-code-generator now, for a batch `start_models` sends."""
+    return Worker.start(warm=warm_up)
 
 
 def _with_prefix(schema: dict[str, Any], prefix: str) -> dict[str, Any]:
