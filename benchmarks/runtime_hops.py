@@ -1,6 +1,7 @@
 """Runtime hot path in isolation: CPU per message of one SystemApp relaying messages to itself.
 
-    python -m benchmarks.runtime_hops [--chains 20] [--hops 50] [--profile out.pstats]
+    python -m benchmarks.runtime_hops [--chains 20] [--hops 50] [--loop uvloop|asyncio]
+                                      [--profile out.pstats]
 
 One process hosts `hop-service`, which receives `hop` on `bench.hops`, writes a row (one
 SELECT, one INSERT: a small handler's business work) and publishes the next hop through its
@@ -11,7 +12,9 @@ row -> handler -> outbox row -> COMMIT -> ack; relay -> publish -> mark publishe
 It prints CPU milliseconds per message of this process and of nats-server (from /proc, so a
 busy machine changes wall-clock rates but hardly the CPU figures), which is the figure to
 compare before and after a change of acme/runtime. `--profile` writes cProfile stats of the
-measured window (event loop thread only). Benchmarks never assert.
+measured window (event loop thread only). `--loop` picks the event loop: by default the one
+system processes run on (uvloop when installed, see acme.runtime.process). Benchmarks never
+assert.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from sqlalchemy import text
 
 from acme.runtime import SystemApp, current
 from acme.runtime.embedded_nats import EmbeddedNats
+from acme.runtime.process import event_loop_factory
 from acme.runtime.registry import DatastoreSpec, HostSpec, ServiceBinding
 from acme.runtime.settings import Settings
 from generator.contracts import (
@@ -173,6 +177,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         "cpu_ms_per_message_runtime": round(cpu * 1000 / total, 3),
         "cpu_ms_per_message_nats": round(nats * 1000 / total, 3),
         "sqlite_inline": not args.sqlite_thread,
+        "event_loop": type(asyncio.get_running_loop()).__module__.split(".")[0],
     }
 
 
@@ -195,11 +200,21 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="every SQLite call on aiosqlite's worker thread (ACME_SQLITE_INLINE=0)",
     )
+    parser.add_argument(
+        "--loop",
+        choices=("default", "uvloop", "asyncio"),
+        default="default",
+        help="event loop (default: the system processes' one)",
+    )
     parser.add_argument("--profile", default=None, help="write cProfile stats here")
     args = parser.parse_args(argv)
     if args.chains < 1 or args.hops < 1 or args.warmup < 1:
         parser.error("--chains, --hops and --warmup must be ≥ 1")
-    print(json.dumps(asyncio.run(run(args)), indent=2))
+    factory = None if args.loop == "asyncio" else event_loop_factory()
+    if args.loop == "uvloop" and factory is None:
+        parser.error("--loop uvloop: uvloop is not installed")
+    with asyncio.Runner(loop_factory=factory) as runner:
+        print(json.dumps(runner.run(run(args)), indent=2))
     return 0
 
 
