@@ -931,6 +931,13 @@ def demo_review(
                     "moderation rejected it (a link, mostly capitals, a blocklisted word or "
                     "under 10 characters) and it is never shown, or it is still pending"
                 )
+            # the average comes from the rating cache, a hop behind the review being shown
+            page = await _poll(
+                reviews,
+                lambda p: bool(p.review_count),
+                timeout=timeout,
+                what="the rating of the published review",
+            )
             _Io.out.print(_reviews_table("Published", page))
             hit = await _poll(
                 lambda: _search_hit(acme, word),
