@@ -5,6 +5,7 @@ dependency (datamodel-code-generator: importing it, then converting every schema
 is a fork of the current process that can start importing right away (`warm`), then waits for
 its single job: a module-level function and its arguments, handed over in a temporary file
 (the job may be large, and a pipe would block the main process until the helper reads it).
+Or it is forked with its job, when the arguments exist already (a loaded catalog to lint).
 The outcome comes back pickled through a pipe and is read when the main process needs it.
 
 What the job raises comes back as the same exception. Anything else that goes wrong (the fork
@@ -77,9 +78,16 @@ class Worker:
         self._status: int | None = None  # wait status once reaped
 
     @classmethod
-    def start(cls, warm: Callable[[], object] | None = None) -> Worker | None:
+    def start(
+        cls,
+        warm: Callable[[], object] | None = None,
+        *,
+        job: tuple[Callable[..., Any], tuple[Any, ...]] | None = None,
+    ) -> Worker | None:
         """Fork a helper that runs `warm` (imports, typically) and then waits for its job.
 
+        With `job` (a function and its arguments) the helper runs it at once instead: it has
+        the arguments already, as a fork, however large they are; only the outcome is sent.
         None when helpers are off or the fork fails: the caller then works alone.
         """
         if not workers_enabled():
@@ -96,10 +104,15 @@ class Worker:
                 os.close(fd)
             return None
         if pid == 0:  # pragma: no cover - the helper's side; it leaves through os._exit
-            _serve(requests_read, results_write, warm, (requests_write, results_read))
+            _serve(requests_read, results_write, warm, job, (requests_write, results_read))
         os.close(requests_read)
         os.close(results_write)
-        return cls(pid, requests_write, results_read)
+        worker = cls(pid, requests_write, results_read)
+        if job is not None:
+            worker._submitted = True
+            worker._requests = None
+            os.close(requests_write)
+        return worker
 
     def submit(self, function: Callable[..., Any], *args: Any) -> None:
         """Hand the helper its job: `function` (defined at module level) called with `args`."""
@@ -182,6 +195,7 @@ def _serve(  # pragma: no cover - runs in the helper, measured through the paren
     requests: int,
     results: int,
     warm: Callable[[], object] | None,
+    job: tuple[Callable[..., Any], tuple[Any, ...]] | None,
     parents: tuple[int, ...],
 ) -> None:
     """The helper's whole life: warm up, read the job, run it, send the outcome, leave."""
@@ -192,17 +206,21 @@ def _serve(  # pragma: no cover - runs in the helper, measured through the paren
         import gc
 
         gc.disable()  # a short life that keeps almost everything it makes
-        if warm is not None:
-            with contextlib.suppress(Exception):  # the job meets the same problem and says so
-                warm()
-        path = os.fsdecode(_read_all(requests))
-        os.close(requests)
-        if not path:
-            status = 0  # no job after all
-            return
-        with open(path, "rb") as handle:
-            function, args = pickle.load(handle)
-        os.unlink(path)
+        if job is not None:
+            os.close(requests)
+            function, args = job
+        else:
+            if warm is not None:
+                with contextlib.suppress(Exception):  # the job meets the same problem
+                    warm()
+            path = os.fsdecode(_read_all(requests))
+            os.close(requests)
+            if not path:
+                status = 0  # no job after all
+                return
+            with open(path, "rb") as handle:
+                function, args = pickle.load(handle)
+            os.unlink(path)
         try:
             outcome: tuple[str, Any] = ("ok", function(*args))
         except Exception as exc:  # noqa: BLE001 - every error goes back to the parent

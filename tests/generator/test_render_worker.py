@@ -13,6 +13,7 @@ from typing import Any, NoReturn
 
 import pytest
 
+from generator import _generate as generate_module
 from generator._build import load_catalog
 from generator._cmd_generate import run as run_generate
 from generator._generate import CatalogErrors, generate
@@ -228,12 +229,7 @@ def test_the_command_starts_a_worker_early_and_writes_the_same_folder(
 
 
 def test_lint_errors_still_win_over_a_started_worker(tmp_path: Path) -> None:
-    catalog = tmp_path / "catalog"
-    shutil.copytree(GOLDEN / "basic" / "catalog", catalog)
-    page = next(p for p in sorted(catalog.rglob("index.md*")) if "/services/" in p.as_posix())
-    text = page.read_text()
-    page.write_text(re.sub(r"(?m)^id: (.*)$", r"id: ../\1", text, count=1))
-    assert page.read_text() != text
+    catalog = _broken_copy(tmp_path)
     worker = datamodel.start_model_worker()
     with pytest.raises(CatalogErrors):
         generate(catalog, out=tmp_path / "out" / "generated", cache=Cache.off(), worker=worker)
@@ -241,3 +237,72 @@ def test_lint_errors_still_win_over_a_started_worker(tmp_path: Path) -> None:
         assert worker is not None
         os.waitpid(worker.pid, os.WNOHANG)
     assert not (tmp_path / "out").exists()
+
+
+# --- lint in a forked process (large catalogs) -------------------------------------------------
+
+
+def _broken_copy(tmp_path: Path) -> Path:
+    catalog = tmp_path / "catalog"
+    shutil.copytree(GOLDEN / "full" / "catalog", catalog)
+    page = next(p for p in sorted(catalog.rglob("index.md*")) if "/services/" in p.as_posix())
+    text = page.read_text()
+    page.write_text(re.sub(r"(?m)^id: (.*)$", r"id: ../\1", text, count=1))
+    assert page.read_text() != text
+    return catalog
+
+
+def test_lint_apart_gives_the_same_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    catalog = GOLDEN / "full" / "catalog"
+    alone = tmp_path / "alone" / "generated"
+    generate(catalog, out=alone, cache=Cache.off(), worker=False)
+    linters: list[Worker] = []
+    real_start = generate_module._start_lint
+
+    def spy(*args: Any) -> Worker | None:
+        linter = real_start(*args)
+        assert linter is not None
+        linters.append(linter)
+        return linter
+
+    monkeypatch.setattr(generate_module, "LINT_APART", 1)
+    monkeypatch.setattr(generate_module, "_start_lint", spy)
+    apart = tmp_path / "apart" / "generated"
+    generate(catalog, out=apart, cache=Cache.off())
+    assert len(linters) == 1
+    assert _tree(apart) == _tree(alone)
+
+
+def test_lint_apart_reports_the_same_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    catalog = _broken_copy(tmp_path)
+    with pytest.raises(CatalogErrors) as here:
+        generate(catalog, out=tmp_path / "a" / "generated", cache=Cache.off(), worker=False)
+    monkeypatch.setattr(generate_module, "LINT_APART", 1)
+    with pytest.raises(CatalogErrors) as apart:
+        generate(catalog, out=tmp_path / "b" / "generated", cache=Cache.off())
+    assert apart.value.problems == here.value.problems
+    assert str(apart.value) == str(here.value)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_a_lint_process_that_dies_is_replaced_by_this_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    catalog = _broken_copy(tmp_path)
+    with pytest.raises(CatalogErrors) as here:
+        generate(catalog, out=tmp_path / "a" / "generated", cache=Cache.off(), worker=False)
+    parent = os.getpid()
+    real_lint = generate_module.lint_errors
+
+    def dies_apart(model: Any) -> Any:
+        if os.getpid() != parent:
+            os._exit(5)
+        return real_lint(model)
+
+    monkeypatch.setattr(generate_module, "LINT_APART", 1)
+    monkeypatch.setattr(generate_module, "lint_errors", dies_apart)
+    with pytest.raises(CatalogErrors) as replaced:
+        generate(catalog, out=tmp_path / "b" / "generated", cache=Cache.off())
+    assert replaced.value.problems == here.value.problems
