@@ -137,9 +137,21 @@ async def insert_ignore(conn: AsyncConnection, table: Table, values: Mapping[str
     do nothing, so exactly one of them sees True.
     """
     dialect = conn.dialect.name
-    if dialect in _UPSERT_DIALECTS and not any(
-        isinstance(v, ClauseElement) for v in values.values()
-    ):
+    expressions = any(isinstance(v, ClauseElement) for v in values.values())
+    if dialect == "sqlite" and not expressions:
+        # The hot statements (inbox, outbox, once-only guards) go straight to SQLite when the
+        # connection runs inline: same SQL and bound values as SQLAlchemy would send, without
+        # its per-statement execution context, result object and greenlet round trip.
+        driver = _hybrid_driver(conn)
+        plan = None if driver is None else _sqlite_insert_plan(table, tuple(values), conn.dialect)
+        if driver is not None and plan is not None:
+            sql, keys, processors = plan
+            params = [
+                value if process is None else process(value)
+                for value, process in zip((values[k] for k in keys), processors, strict=True)
+            ]
+            return await driver.execute_rowcount(sql, params) == 1
+    if dialect in _UPSERT_DIALECTS and not expressions:
         # One statement object per table, values as parameters: SQLAlchemy reuses its
         # compiled form instead of building and keying a new statement on every call.
         result = await conn.execute(_insert_ignore_statement(table, dialect), dict(values))
@@ -158,6 +170,42 @@ async def insert_ignore(conn: AsyncConnection, table: Table, values: Mapping[str
 
 
 _UPSERT_DIALECTS = frozenset({"sqlite", "postgresql"})
+
+
+_SqlitePlan = tuple[str, tuple[str, ...], tuple[Callable[[Any], Any] | None, ...]]
+
+
+@functools.cache
+def _sqlite_insert_plan(table: Table, keys: tuple[str, ...], dialect: Any) -> _SqlitePlan | None:
+    """SQL text, parameter order and bind processors of `INSERT ... ON CONFLICT DO NOTHING`
+    of `keys` into `table` on SQLite; None when SQLAlchemy must build it (an unknown key, a
+    Python-side default of a column left out)."""
+    columns = []
+    for key in keys:
+        if key not in table.c:
+            return None  # SQLAlchemy raises its own error naming the column
+        columns.append(table.c[key])
+    given = {c.key for c in columns}
+    if any(c.default is not None for c in table.c if c.key not in given):
+        return None
+    preparer = dialect.identifier_preparer
+    names = ", ".join(preparer.quote(c.name) for c in columns)
+    marks = ", ".join("?" for _ in columns)
+    sql = (
+        f"INSERT INTO {preparer.format_table(table)} ({names}) VALUES ({marks}) "
+        "ON CONFLICT DO NOTHING"
+    )
+    processors = tuple(c.type.dialect_impl(dialect).bind_processor(dialect) for c in columns)
+    return sql, keys, processors
+
+
+def _hybrid_driver(conn: AsyncConnection) -> _HybridConnection | None:
+    """The inline-capable aiosqlite connection under `conn`, if that is what it runs on."""
+    try:
+        driver = conn.sync_connection.connection.driver_connection  # type: ignore[union-attr]
+    except Exception:  # not connected, invalidated: let SQLAlchemy handle (and report) it
+        return None
+    return driver if isinstance(driver, _HybridConnection) else None
 
 
 @functools.cache
@@ -287,6 +335,24 @@ class _HybridConnection(aiosqlite.Connection):
             functools.partial(_waiting, self._connection, self._wait_ms, fn, args, kwargs)
         )
 
+    async def execute_rowcount(self, sql: str, parameters: Sequence[Any]) -> int:
+        """Run one statement that returns no rows; its rowcount."""
+        return int(await self._execute(_rowcount, self._conn, sql, parameters))
+
+    def try_inline(self, sql: str) -> bool:
+        """Run `sql` now on the calling thread if nothing waits on the worker thread and no
+        other connection holds the lock it needs; False when the caller must run it the
+        waiting way (see `_execute`)."""
+        if self._in_thread or not self._running or not self._connection:
+            return False
+        try:
+            self._connection.execute(sql).close()
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc):
+                raise
+            return False
+        return True
+
     async def _on_thread(self, function: Callable[[], Any]) -> Any:
         future = asyncio.get_running_loop().create_future()
         self._in_thread += 1
@@ -298,6 +364,14 @@ class _HybridConnection(aiosqlite.Connection):
 
     def _thread_done(self, _future: asyncio.Future[Any]) -> None:
         self._in_thread -= 1
+
+
+def _rowcount(connection: sqlite3.Connection, sql: str, parameters: Sequence[Any]) -> int:
+    cursor = connection.execute(sql, parameters)
+    try:
+        return cursor.rowcount
+    finally:
+        cursor.close()
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
@@ -369,7 +443,11 @@ def _make_engine(url: str, *, inline: bool = False) -> AsyncEngine:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
         immediate = conn.get_execution_options().get(IMMEDIATE, False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        statement = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+        driver = conn.connection.driver_connection
+        if isinstance(driver, _HybridConnection) and driver.try_inline(statement):
+            return  # the usual case: no execution context and result object for a BEGIN
+        conn.exec_driver_sql(statement)
 
     return engine
 

@@ -9,7 +9,7 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import func, text
+from sqlalchemy import Column, MetaData, String, Table, func, select, text
 
 from acme.runtime.db import (
     IMMEDIATE,
@@ -156,6 +156,74 @@ async def test_insert_ignore_reports_whether_the_row_was_new(settings: Settings)
             count = await conn.scalar(text("SELECT count(*) FROM message_inbox"))
         assert count == 2
     finally:
+        await stores.dispose()
+
+
+@pytest.mark.parametrize("inline", [True, False])
+async def test_insert_ignore_stores_what_sqlalchemy_stores(
+    settings: Settings, inline: bool
+) -> None:
+    """Inline connections send the statement straight to SQLite; the stored text and what
+    reads return must not differ from SQLAlchemy's own insert (the thread mode's path)."""
+    settings = settings.model_copy(update={"sqlite_inline": inline})
+    stores = Stores(settings)
+    engine = await stores.open("family-db", DDL)
+    at = datetime(2026, 1, 2, 3, 4, 5, 60, tzinfo=UTC)
+    try:
+        async with stores.writer("family-db").begin() as conn:
+            values = {"consumer": "c", "message_id": "m", "message_type": "t", "received_at": at}
+            assert await insert_ignore(conn, message_inbox, values)
+            assert not await insert_ignore(conn, message_inbox, {**values, "message_type": "u"})
+        async with engine.connect() as conn:
+            raw = await conn.execute(text("SELECT message_type, received_at FROM message_inbox"))
+            assert raw.all() == [("t", "2026-01-02 03:04:05.000060")]
+            typed = await conn.scalar(select(message_inbox.c.received_at))
+            assert typed == at.replace(tzinfo=None)
+    finally:
+        await stores.dispose()
+
+
+async def test_insert_ignore_applies_python_side_defaults(settings: Settings) -> None:
+    metadata = MetaData()
+    table = Table(
+        "with_default",
+        metadata,
+        Column("id", String, primary_key=True),
+        Column("kind", String, nullable=False, default="plain"),
+    )
+    stores = Stores(settings)
+    await stores.open("defaults-db", metadata=(metadata,))
+    try:
+        async with stores.writer("defaults-db").begin() as conn:
+            assert await insert_ignore(conn, table, {"id": "a"})
+            assert await insert_ignore(conn, table, {"id": "b", "kind": "given"})
+            assert not await insert_ignore(conn, table, {"id": "a"})
+            rows = (await conn.execute(select(table).order_by(table.c.id))).all()
+        assert rows == [("a", "plain"), ("b", "given")]
+    finally:
+        await stores.dispose()
+
+
+async def test_inline_insert_waits_for_another_connections_lock(settings: Settings) -> None:
+    stores = Stores(settings)
+    engine = await stores.open("family-db", DDL)
+    other = sqlite3.connect(settings.data_dir / "family-db.sqlite3", isolation_level=None)
+    try:
+        async with engine.connect() as conn, conn.begin():  # deferred: no lock taken yet
+            other.execute("BEGIN IMMEDIATE")
+            values = {"consumer": "c", "message_id": "m", "message_type": "t"}
+            insert = asyncio.create_task(
+                insert_ignore(conn, message_inbox, {**values, "received_at": datetime.now(UTC)})
+            )
+            for _ in range(5):
+                await asyncio.sleep(0.02)
+            assert not insert.done(), "the insert must wait for the lock, neither fail nor skip"
+            other.execute("COMMIT")
+            assert await insert
+        async with engine.connect() as conn:
+            assert await conn.scalar(text("SELECT count(*) FROM message_inbox")) == 1
+    finally:
+        other.close()
         await stores.dispose()
 
 
