@@ -45,7 +45,12 @@ async def test_stripe_slow_failing_and_sloppy_webhooks(faults: FaultPlatform, sh
         await faults.stripe_faults(**FAULTS_COMMON, error_phase="before")
         attempts += await shop.burst(expect, prepared[half:])
         await settle(
-            faults.data_dir, faults.broker_url, faults.stripe_state, expect, timeout=SETTLE
+            faults.stores,
+            faults.broker_url,
+            faults.stripe_state,
+            expect,
+            consumers=faults.consumers,
+            timeout=SETTLE,
         )
         after = await faults.stripe_state()
     finally:
@@ -75,6 +80,6 @@ async def test_stripe_slow_failing_and_sloppy_webhooks(faults: FaultPlatform, sh
 
 async def _finished(faults: FaultPlatform, expect: Expectations) -> None:
     async def all_finished() -> None:
-        assert finished(faults.data_dir, expect.checkouts) == len(expect.checkouts)
+        assert finished(faults.stores, expect.checkouts) == len(expect.checkouts)
 
     await eventually(all_finished, timeout=SETTLE, interval=0.5)
