@@ -15,6 +15,8 @@ ACME_DATABASE_URL). A run on shared servers starts clean and leaves nothing behi
 databases get a name tagged with this run (`acme_{store}` becomes `acme_r1a2b3c4d_{store}`)
 and are dropped at the end; what the platform's consumers would read on the broker (their
 subjects and group positions) is purged before the systems start and again after they stop.
+Subjects and consumer groups keep the catalog's names, so two runs must not share a broker
+server at the same time (they would consume, and purge, each other's messages).
 
 `RunningPlatform.store(name)` reads one data store, wherever it lives, read-only: rows come
 back as dicts, through SQLAlchemy (`:name` parameters), from SQLite or PostgreSQL alike.

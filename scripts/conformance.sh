@@ -27,8 +27,11 @@
 #
 # The tests read ACME_TEST_BROKER_URL / ACME_TEST_DATABASE_URL (tests/systems/harness.py,
 # tests/e2e/conftest.py, tests/faults/conftest.py) and nothing else changes between
-# configurations. Runs on shared servers use databases and broker positions of their own and
-# leave none behind. A configuration whose server does not answer is reported as unavailable,
+# configurations. Runs on shared servers use databases of their own and leave none behind;
+# on the broker they purge what their consumers would read, before and after. Their subjects
+# and consumer groups carry the catalog's names, though: two runs on one broker server at the
+# same time (this script and another test or benchmark run) consume each other's messages and
+# purge each other's backlog, so give a configuration its broker to itself while it runs. A configuration whose server does not answer is reported as unavailable,
 # not failed. The summary gives, per configuration, the tests' counts and time and the fault
 # scenarios' invariants (scenarios holding all of them, messages lost, duplicated). Environment:
 #   CONFORMANCE_TESTS  test paths (default: the subset above)
