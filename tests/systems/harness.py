@@ -9,7 +9,8 @@ embedded NATS and private SQLite files, plus:
 - `published(message_id)`: wait for what the system published (read off the broker);
 - `respond(message_id, answer)`: play the other side of a request/reply exchange;
 - `token(subject, roles)` / `auth(...)`: bearer tokens the system's authorizer accepts;
-- `rows(store, sql)`: read a data store directly to assert on state.
+- `rows(store, sql)`: read a data store directly to assert on state, each value by its
+  meaning (UUIDs, aware UTC datetimes, bools, decoded JSON), whichever database it is on.
 
 Shared servers instead, by configuration only (scripts/conformance.sh): ACME_TEST_BROKER_URL
 (nats://, amqp://, redis://) runs the system on that broker, with `published` fed by what the
@@ -30,19 +31,20 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import nats
 from nats.aio.msg import Msg
 from pydantic import BaseModel
-from sqlalchemy import text
+from sqlalchemy import JSON, Boolean, DateTime, Uuid, text
+from sqlalchemy.types import TypeEngine
 
 from acme.runtime import SystemApp
 from acme.runtime.auth import issue_token
-from acme.runtime.registry import implementation_module, load_host
+from acme.runtime.registry import DatastoreSpec, implementation_module, load_host
 from acme.runtime.settings import Settings
 from acme.runtime.transport import Delivery, Reply, Transport, create_transport
 from acme.runtime.transport.base import RPC_PREFIX
@@ -289,12 +291,95 @@ class SystemHarness:
         return {"Authorization": f"Bearer {self.token(subject, roles)}"}
 
     async def rows(self, store: str, sql: str, **params: Any) -> list[dict[str, Any]]:
+        """Rows of a raw query, each value by its meaning rather than the driver's format
+        (see `normalise_row`): the same on SQLite and PostgreSQL."""
+        kinds = column_kinds(self.app.host.datastores.get(store))
         async with self.app.store(store).connect() as conn:
             result = await conn.execute(text(sql), params)
-            return [dict(row._mapping) for row in result]
+            return [normalise_row(dict(row._mapping), kinds) for row in result]
 
     async def correlation(self, correlation_id: str) -> list[Captured]:
         return [c for c in self._seen if c.headers.get(CORRELATION_ID) == correlation_id]
+
+
+# -- raw rows, database-agnostic ------------------------------------------------------------
+ColumnKind = Literal["uuid", "timestamp", "boolean", "json"]
+
+
+def _kind(column_type: TypeEngine[Any]) -> ColumnKind | None:
+    if isinstance(column_type, Uuid):
+        return "uuid"
+    if isinstance(column_type, DateTime):
+        return "timestamp"
+    if isinstance(column_type, Boolean):
+        return "boolean"
+    if isinstance(column_type, JSON):
+        return "json"
+    return None
+
+
+def column_kinds(store: DatastoreSpec | None) -> dict[str, ColumnKind]:
+    """Column name -> kind, for the columns of a store's generated tables whose values the
+    drivers hand over differently. A name used with different kinds in two tables is left
+    out (a raw query does not say which table a column came from)."""
+    found: dict[str, set[ColumnKind | None]] = {}
+    if store is not None and store.metadata is not None:
+        for table in store.metadata.tables.values():
+            for column in table.columns:
+                found.setdefault(column.name, set()).add(_kind(column.type))
+    out: dict[str, ColumnKind] = {}
+    for name, kinds in found.items():
+        (only, *others) = kinds
+        if only is not None and not others:
+            out[name] = only
+    return out
+
+
+def normalise_value(value: Any, kind: ColumnKind) -> Any:
+    """One value as Python means it, whichever database it came from.
+
+    - uuid: `uuid.UUID` (SQLite keeps 32 hex digits, PostgreSQL a uuid);
+    - timestamp: an aware `datetime` in UTC (SQLite keeps naive UTC text, PostgreSQL a
+      timestamptz);
+    - boolean: `bool` (SQLite keeps 0/1);
+    - json: the decoded value (text on both drivers for a raw query; decoded once only).
+
+    Raises:
+        ValueError: the value is not of the column's kind (names the kind and the value).
+    """
+    if value is None:
+        return None
+    try:
+        if kind == "uuid":
+            return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+        if kind == "timestamp":
+            moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+            if moment.tzinfo is None:
+                return moment.replace(tzinfo=UTC)
+            return moment.astimezone(UTC)
+        if kind == "boolean":
+            if isinstance(value, bool):
+                return value
+            if value in (0, 1):
+                return bool(value)
+            raise ValueError("not 0/1")
+        if isinstance(value, str | bytes):
+            return json.loads(value)
+        return value
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a {kind} value: {exc}") from exc
+
+
+def normalise_row(row: dict[str, Any], kinds: dict[str, ColumnKind]) -> dict[str, Any]:
+    """`row` with every value of a known column kind normalised (`normalise_value`)."""
+    out = {}
+    for name, value in row.items():
+        kind = kinds.get(name)
+        try:
+            out[name] = value if kind is None else normalise_value(value, kind)
+        except ValueError as exc:
+            raise ValueError(f"column {name!r}: {exc}") from exc
+    return out
 
 
 @contextlib.asynccontextmanager

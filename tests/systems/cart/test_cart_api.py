@@ -666,10 +666,8 @@ async def test_discount_calculated_replaces_the_checkout_record(h: SystemHarness
     )
 
     async def recorded() -> list[dict[str, Any]]:
-        # SQLite hands timestamps back as text ("YYYY-MM-DD HH:MM:SS..."), which sorts by time.
         rows = await h.rows(DB, "SELECT * FROM cart_discounts WHERE cart_id = :c", c=hexid(cart))
-        stamp = later.strftime("%Y-%m-%d %H:%M:%S")
-        return [r for r in rows if str(r["calculated_at"]) >= stamp]
+        return [r for r in rows if r["calculated_at"] >= later]
 
     [row] = await until(recorded)
     assert (row["promotion"], row["discount_cents"], row["currency"]) == ("WELCOME10", 200, "USD")

@@ -350,7 +350,7 @@ async def test_overdue_reservation_times_out_and_late_stock_is_released_once(
     rows = await h.rows(
         DB, "SELECT reservation_id FROM checkouts WHERE checkout_id = :c", c=hexid(event["eventId"])
     )
-    assert rows == [{"reservation_id": hexid(reservation)}]
+    assert rows == [{"reservation_id": uuid.UUID(reservation)}]
 
 
 async def test_overdue_payment_times_out_and_releases_the_reservation(
@@ -418,7 +418,7 @@ async def test_cart_checked_out_twice_opens_one_checkout(h: SystemHarness) -> No
     assert len(sent(h, "checkout-started")) == 1
     assert len(sent(h, "reserve-inventory")) == 1
     rows = await h.rows(DB, "SELECT checkout_id FROM checkouts")
-    assert rows == [{"checkout_id": hexid(event["eventId"])}]
+    assert rows == [{"checkout_id": uuid.UUID(event["eventId"])}]
 
 
 async def test_replies_in_the_wrong_state_or_for_unknown_checkouts_are_ignored(

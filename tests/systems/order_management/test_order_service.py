@@ -355,7 +355,7 @@ async def test_refund_processed_is_recorded_once_in_the_history(h: SystemHarness
     await h.quiet(0.6)
     refunds = [r for r in await history(h, order["orderId"]) if r["entry_type"] == "REFUND"]
     assert len(refunds) == 1
-    assert refunds[0]["refund_id"] == hexid(refund["refundId"])
+    assert refunds[0]["refund_id"] == uuid.UUID(refund["refundId"])
     assert refunds[0]["amount_cents"] == 3150
     assert refunds[0]["sequence"] is None
     assert refunds[0]["status"] == "AWAITING_FULFILMENT"
