@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy import select
 
 from acme.runtime import PermanentFailure, SystemApp, Tx, current
 from acme.systems.order_management import store
@@ -26,6 +27,7 @@ from acme.systems.order_management.domain import (
     record_checksum,
     retention_category,
 )
+from generated.datastores.order_database import orders
 from generated.messages.cancel_order import CancelOrder
 from generated.messages.create_order import CreateOrder
 from generated.messages.order_archived import OrderArchived
@@ -444,6 +446,13 @@ class OrderMessages:
         order = await self._order(tx, str(message.order_id), "refund-processed")
         if order is None:
             return
+        # Two deliveries of one refund (redelivered under a new message id) can run side by
+        # side; on PostgreSQL (read committed) both would find no REFUND row and both write
+        # one. The order row's lock makes the second wait for the first to commit. SQLite
+        # writers are serial already (FOR UPDATE is not rendered there).
+        await tx.conn.execute(
+            select(orders.c.order_id).where(orders.c.order_id == order.order_id).with_for_update()
+        )
         refund_id = str(message.refund_id)
         if await store.refund_recorded(tx.conn, refund_id):
             return
