@@ -3,7 +3,8 @@
 `plan` checks the package name, prepares every schema (message payloads, OpenAPI components),
 and starts the model batch (`_datamodel.start_models`), in a worker process when asked. The
 caller may then do other work (lint the catalog); `RenderPlan.finish` renders the files that
-need no model first, waits for the models, renders messages and HTTP modules, and formats.
+need no model first and starts ruff on them, waits for the models, renders messages and HTTP
+modules, and formats those.
 
 The result is the one rendering in a single sequence gives: the same files, the same warnings
 (a set, sorted), and the same error when several steps would fail, because exceptions of the
@@ -25,7 +26,7 @@ from generator._render._cache import Cache
 from generator._render._datamodel import PendingModels, start_models
 from generator._render._env import TEMPLATES_DIR, use_cache
 from generator._render._errors import RenderError
-from generator._render._format import format_python
+from generator._render._format import PendingFormat, start_format
 from generator._render._names import check_identifier
 from generator._render._schemas import Reader
 from generator._render._view import CatalogView
@@ -87,25 +88,54 @@ class RenderPlan:
                     done[number] = build({})
                 except Exception as exc:  # noqa: BLE001 - raised below, in output order
                     done[number] = exc
-        code = self.models.result()
-        artifacts: list[Artifact] = []
-        for number, (_, build) in enumerate(steps):
-            outcome = done[number] if number in done else build(code)
-            if isinstance(outcome, Exception):
-                raise outcome
-            artifacts.extend(outcome)
-        files: dict[str, str] = {}
-        sources: dict[str, tuple[str, ...]] = {}
-        for artifact in artifacts:
-            if artifact.path in files:
-                raise RenderError(f"two catalog resources generate the same file {artifact.path}")
-            files[artifact.path] = artifact.text
-            sources[artifact.path] = artifact.sources
-        if self.format_code:
-            files = format_python(files, package=self.package_name, cache=self.cache)
+        early: PendingFormat | None = None
+        late: PendingFormat | None = None
+        try:
+            ready = self._ready(done)
+            if ready:  # ruff's first pass on them runs while the models are awaited
+                early = start_format(ready, package=self.package_name, cache=self.cache)
+            code = self.models.result()
+            artifacts: list[Artifact] = []
+            for number, (_, build) in enumerate(steps):
+                outcome = done[number] if number in done else build(code)
+                if isinstance(outcome, Exception):
+                    raise outcome
+                artifacts.extend(outcome)
+            files: dict[str, str] = {}
+            sources: dict[str, tuple[str, ...]] = {}
+            for artifact in artifacts:
+                if artifact.path in files:
+                    raise RenderError(
+                        f"two catalog resources generate the same file {artifact.path}"
+                    )
+                files[artifact.path] = artifact.text
+                sources[artifact.path] = artifact.sources
+            if self.format_code:
+                rest = {p: t for p, t in files.items() if p not in ready}
+                late = start_format(rest, package=self.package_name, cache=self.cache)
+                formatted = early.result() if early is not None else {}  # while `late` checks
+                files = {**late.result(), **formatted}
+        finally:
+            for pending in (early, late):
+                if pending is not None:
+                    pending.cancel()
         return RenderResult(
             dict(sorted(files.items())), dict(sorted(sources.items())), tuple(self.view.warnings)
         )
+
+    def _ready(self, done: dict[int, list[Artifact] | Exception]) -> dict[str, str]:
+        """Files rendered before the models, to format meanwhile (none if a step failed)."""
+        ready: dict[str, str] = {}
+        if not self.format_code:
+            return ready
+        for outcome in done.values():
+            if isinstance(outcome, Exception):
+                return {}
+            for artifact in outcome:
+                if artifact.path in ready:
+                    return {}  # the duplicate is reported in output order, later
+                ready[artifact.path] = artifact.text
+        return ready
 
 
 def plan(

@@ -21,6 +21,7 @@ from generator._render import _datamodel as datamodel
 from generator._render import render_catalog
 from generator._render._cache import CACHE_DIR_ENV, CACHE_ENV, Cache
 from generator._render._errors import RenderError
+from generator._render._format import format_python, start_format
 from generator._render._worker import WORKER_ENV, Worker, WorkerFailed, workers_enabled
 
 ROOT = Path(__file__).parents[2]
@@ -306,3 +307,31 @@ def test_a_lint_process_that_dies_is_replaced_by_this_one(
     with pytest.raises(CatalogErrors) as replaced:
         generate(catalog, out=tmp_path / "b" / "generated", cache=Cache.off())
     assert replaced.value.problems == here.value.problems
+
+
+# --- formatting in two runs (what needs no model first) ------------------------------------------
+
+
+def test_formatting_in_two_runs_gives_the_bytes_of_one() -> None:
+    files = render_catalog(
+        load_catalog(GOLDEN / "full" / "catalog"), cache=Cache.off(), format_code=False
+    ).files
+    whole = format_python(files)
+    paths = sorted(files)
+    first = start_format({p: files[p] for p in paths[::2]})
+    second = start_format({p: files[p] for p in paths[1::2]})
+    assert {**second.result(), **first.result()} == whole
+    assert whole != dict(files)  # ruff did change something
+
+
+def test_a_ruff_failure_reads_the_same_in_either_run() -> None:
+    broken = {"pkg/bad.py": "def broken(:\n", "pkg/good.py": "x  =  1\n"}
+    with pytest.raises(RenderError, match="ruff failed on generated code") as whole:
+        format_python(broken)
+    pending = start_format(broken)
+    with pytest.raises(RenderError) as started:
+        pending.result()
+    assert str(started.value) == str(whole.value)
+    dropped = start_format({"pkg/ok.py": "x  =  1\n"})
+    dropped.cancel()  # stops ruff, removes the folder
+    dropped.cancel()
