@@ -15,7 +15,7 @@ from generator._model import Catalog, Message
 from generator._render._artifact import Artifact, as_texts
 from generator._render._datamodel import MARKER, Module, generate_models, split_module
 from generator._render._env import TEMPLATES_DIR, render_template, sentence
-from generator._render._schemas import Reader, read_from
+from generator._render._schemas import Reader, has_file_refs, read_from
 from generator._render._schemas import prepare as prepare_schema
 from generator._render._view import CatalogView
 
@@ -59,6 +59,10 @@ class Prepared:
 def prepare(view: CatalogView, read: Reader | None = None) -> Prepared:
     reader = read or read_from(view.catalog.root, getattr(view.catalog, "files", None))
     prepared = Prepared({}, {}, {})
+    # Versions and copies of a message often share a schema's content: it is prepared once.
+    # Keyed by `repr`, which tells the parsed types apart (1, "1", 1.0 and True differ); only
+    # schemas without references to other files, whose preparation needs nothing but content.
+    same: dict[str, dict[str, Any]] = {}
     for message in view.messages:
         if not _has_json_schema(view, message):
             continue
@@ -66,7 +70,13 @@ def prepare(view: CatalogView, read: Reader | None = None) -> Prepared:
         key = _module_key(view, message)
         cls = view.message_class(message)
         where = message.schema_path or message.source.path
-        prepared.schemas[key] = prepare_schema(message.schema, MARKER, where, reader)
+        content = repr(message.schema)
+        schema = same.get(content)
+        if schema is None:
+            schema = prepare_schema(message.schema, MARKER, where, reader)
+            if not has_file_refs(message.schema):
+                same[content] = schema
+        prepared.schemas[key] = schema
         prepared.names[key] = cls
         if message.is_exchange:
             prepared.exchanges[key] = cls
