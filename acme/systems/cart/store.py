@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from acme.runtime.db import utc
@@ -69,13 +69,44 @@ def _dt(value: datetime) -> datetime:
     return aware
 
 
+# The statements of the checkout and pricing paths built once with bound parameters:
+# SQLAlchemy then reuses their cache key and compiled form. (WHERE parameters are named w_*,
+# apart from the columns an UPDATE's SET assigns.)
+_CART = select(carts).where(carts.c.cart_id == bindparam("w_cart_id"))
+_CART_LOCKED = _CART.with_for_update()
+_LINES = (
+    select(
+        cart_items.c.product_id,
+        cart_items.c.quantity,
+        cart_items.c.unit_price_cents,
+        product_prices.c.sku,
+        product_prices.c.name,
+    )
+    .select_from(
+        cart_items.outerjoin(product_prices, product_prices.c.product_id == cart_items.c.product_id)
+    )
+    .where(cart_items.c.cart_id == bindparam("w_cart_id"))
+    .order_by(cart_items.c.added_at, cart_items.c.product_id)
+)
+_PRICES = select(product_prices).where(
+    product_prices.c.product_id.in_(bindparam("w_product_ids", expanding=True))
+)
+_DISCOUNTS = (
+    select(cart_discounts)
+    .where(cart_discounts.c.cart_id == bindparam("w_cart_id"))
+    .order_by(cart_discounts.c.promotion)
+)
+_TOUCH = update(carts).where(carts.c.cart_id == bindparam("w_cart_id"))
+_UPDATE_LINE = update(cart_items).where(
+    cart_items.c.cart_id == bindparam("w_cart_id"),
+    cart_items.c.product_id == bindparam("w_product_id"),
+)
+
+
 async def get_cart(conn: AsyncConnection, cart_id: str, *, lock: bool = False) -> CartRow | None:
     """One cart; `lock` holds its row until commit on PostgreSQL (SQLite already serialises
     writers), so concurrent changes of one cart queue instead of racing."""
-    query = select(carts).where(carts.c.cart_id == cart_id)
-    if lock:
-        query = query.with_for_update()
-    row = (await conn.execute(query)).first()
+    row = (await conn.execute(_CART_LOCKED if lock else _CART, {"w_cart_id": cart_id})).first()
     if row is None:
         return None
     return CartRow(
@@ -108,27 +139,12 @@ async def insert_cart(
 
 
 async def touch(conn: AsyncConnection, cart_id: str, now: datetime) -> None:
-    await conn.execute(update(carts).where(carts.c.cart_id == cart_id).values(updated_at=now))
+    await conn.execute(_TOUCH, {"updated_at": now, "w_cart_id": cart_id})
 
 
 async def get_lines(conn: AsyncConnection, cart_id: str) -> list[StoredLine]:
     """Lines in the order they were added, with SKU and name from the price list."""
-    rows = await conn.execute(
-        select(
-            cart_items.c.product_id,
-            cart_items.c.quantity,
-            cart_items.c.unit_price_cents,
-            product_prices.c.sku,
-            product_prices.c.name,
-        )
-        .select_from(
-            cart_items.outerjoin(
-                product_prices, product_prices.c.product_id == cart_items.c.product_id
-            )
-        )
-        .where(cart_items.c.cart_id == cart_id)
-        .order_by(cart_items.c.added_at, cart_items.c.product_id)
-    )
+    rows = await conn.execute(_LINES, {"w_cart_id": cart_id})
     return [
         StoredLine(r.product_id, int(r.quantity), int(r.unit_price_cents), r.sku, r.name)
         for r in rows
@@ -157,9 +173,13 @@ async def set_line(
         )
     else:
         await conn.execute(
-            update(cart_items)
-            .where(cart_items.c.cart_id == cart_id, cart_items.c.product_id == product_id)
-            .values(quantity=quantity, unit_price_cents=unit_price)
+            _UPDATE_LINE,
+            {
+                "quantity": quantity,
+                "unit_price_cents": unit_price,
+                "w_cart_id": cart_id,
+                "w_product_id": product_id,
+            },
         )
 
 
@@ -175,7 +195,7 @@ async def get_prices(conn: AsyncConnection, product_ids: Iterable[str]) -> dict[
     ids = list(product_ids)
     if not ids:
         return {}
-    rows = await conn.execute(select(product_prices).where(product_prices.c.product_id.in_(ids)))
+    rows = await conn.execute(_PRICES, {"w_product_ids": ids})
     return {
         r.product_id: PriceEntry(
             product_id=r.product_id,
@@ -213,11 +233,7 @@ async def save_price(
 
 
 async def get_discounts(conn: AsyncConnection, cart_id: str) -> list[Discount]:
-    rows = await conn.execute(
-        select(cart_discounts)
-        .where(cart_discounts.c.cart_id == cart_id)
-        .order_by(cart_discounts.c.promotion)
-    )
+    rows = await conn.execute(_DISCOUNTS, {"w_cart_id": cart_id})
     return [Discount(r.promotion, int(r.discount_cents), _dt(r.calculated_at)) for r in rows]
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from acme.runtime.db import insert_ignore, utc
@@ -72,6 +72,37 @@ class StepRow:
     detail: str | None
 
 
+# The statements of the saga's hot path are built once with bound parameters: SQLAlchemy then
+# reuses their cache key and compiled form instead of building both again on every call.
+# (Parameters of an UPDATE's WHERE are named w_*, apart from the columns the SET assigns.)
+_GET = select(checkouts).where(checkouts.c.checkout_id == bindparam("w_checkout_id"))
+_GET_BY_ORDER = select(checkouts).where(checkouts.c.order_id == bindparam("w_order_id"))
+_ACTIVE_FOR_CART = select(checkouts.c.checkout_id).where(
+    checkouts.c.cart_id == bindparam("w_cart_id"),
+    checkouts.c.status.in_([s.value for s in ACTIVE]),
+)
+_ITEMS = (
+    select(checkout_items)
+    .where(checkout_items.c.checkout_id == bindparam("w_checkout_id"))
+    .order_by(checkout_items.c.product_id)
+)
+_STEPS = (
+    select(saga_steps)
+    .where(saga_steps.c.checkout_id == bindparam("w_checkout_id"))
+    .order_by(saga_steps.c.started_at, saga_steps.c.step)
+)
+_TRANSITION = update(checkouts).where(
+    checkouts.c.checkout_id == bindparam("w_checkout_id"),
+    checkouts.c.status == bindparam("w_expected"),
+)
+_UPDATE_STEP = update(saga_steps).where(
+    saga_steps.c.checkout_id == bindparam("w_checkout_id"),
+    saga_steps.c.step == bindparam("w_step"),
+)
+_INSERT_CHECKOUT = checkouts.insert()
+_INSERT_ITEM = checkout_items.insert()
+
+
 def _dt(value: datetime) -> datetime:
     aware = utc(value)
     assert aware is not None
@@ -104,48 +135,42 @@ def _row(r: Any) -> CheckoutRow:
 
 
 async def get_checkout(conn: AsyncConnection, checkout_id: str) -> CheckoutRow | None:
-    r = (
-        await conn.execute(select(checkouts).where(checkouts.c.checkout_id == checkout_id))
-    ).first()
+    r = (await conn.execute(_GET, {"w_checkout_id": checkout_id})).first()
     return None if r is None else _row(r)
 
 
 async def get_checkout_by_order(conn: AsyncConnection, order_id: str) -> CheckoutRow | None:
-    r = (await conn.execute(select(checkouts).where(checkouts.c.order_id == order_id))).first()
+    r = (await conn.execute(_GET_BY_ORDER, {"w_order_id": order_id})).first()
     return None if r is None else _row(r)
 
 
 async def active_for_cart(conn: AsyncConnection, cart_id: str) -> str | None:
     """Id of a checkout of `cart_id` that is still running, if any."""
-    return await conn.scalar(
-        select(checkouts.c.checkout_id).where(
-            checkouts.c.cart_id == cart_id, checkouts.c.status.in_([s.value for s in ACTIVE])
-        )
-    )
+    return await conn.scalar(_ACTIVE_FOR_CART, {"w_cart_id": cart_id})
 
 
 async def insert_checkout(
     conn: AsyncConnection, values: dict[str, Any], items: list[ItemRow]
 ) -> None:
-    await conn.execute(checkouts.insert().values(**values))
-    for item in items:
+    await conn.execute(_INSERT_CHECKOUT, values)
+    if items:
         await conn.execute(
-            checkout_items.insert().values(
-                checkout_id=values["checkout_id"],
-                product_id=item.product_id,
-                sku=item.sku,
-                quantity=item.quantity,
-                unit_price_cents=item.unit_price_cents,
-            )
+            _INSERT_ITEM,
+            [
+                {
+                    "checkout_id": values["checkout_id"],
+                    "product_id": item.product_id,
+                    "sku": item.sku,
+                    "quantity": item.quantity,
+                    "unit_price_cents": item.unit_price_cents,
+                }
+                for item in items
+            ],
         )
 
 
 async def get_items(conn: AsyncConnection, checkout_id: str) -> list[ItemRow]:
-    rows = await conn.execute(
-        select(checkout_items)
-        .where(checkout_items.c.checkout_id == checkout_id)
-        .order_by(checkout_items.c.product_id)
-    )
+    rows = await conn.execute(_ITEMS, {"w_checkout_id": checkout_id})
     return [ItemRow(r.product_id, r.sku, int(r.quantity), int(r.unit_price_cents)) for r in rows]
 
 
@@ -153,9 +178,7 @@ async def transition(conn: AsyncConnection, checkout_id: str, expected: str, **v
     """Move a checkout out of `expected` status; False when it is no longer there (a duplicate,
     a concurrent sweep or a late reply got there first)."""
     result = await conn.execute(
-        update(checkouts)
-        .where(checkouts.c.checkout_id == checkout_id, checkouts.c.status == expected)
-        .values(**values)
+        _TRANSITION, {**values, "w_checkout_id": checkout_id, "w_expected": expected}
     )
     return bool(result.rowcount == 1)
 
@@ -199,27 +222,20 @@ async def finish_step(
         values["detail"] = detail
     if command_message_id is not None:
         values["command_message_id"] = command_message_id
-    await conn.execute(
-        update(saga_steps)
-        .where(saga_steps.c.checkout_id == checkout_id, saga_steps.c.step == step.value)
-        .values(**values)
-    )
+    values["w_checkout_id"] = checkout_id
+    values["w_step"] = step.value
+    await conn.execute(_UPDATE_STEP, values)
 
 
 async def set_command(conn: AsyncConnection, checkout_id: str, step: Step, message_id: str) -> None:
     await conn.execute(
-        update(saga_steps)
-        .where(saga_steps.c.checkout_id == checkout_id, saga_steps.c.step == step.value)
-        .values(command_message_id=message_id)
+        _UPDATE_STEP,
+        {"command_message_id": message_id, "w_checkout_id": checkout_id, "w_step": step.value},
     )
 
 
 async def get_steps(conn: AsyncConnection, checkout_id: str) -> list[StepRow]:
-    rows = await conn.execute(
-        select(saga_steps)
-        .where(saga_steps.c.checkout_id == checkout_id)
-        .order_by(saga_steps.c.started_at, saga_steps.c.step)
-    )
+    rows = await conn.execute(_STEPS, {"w_checkout_id": checkout_id})
     return [
         StepRow(
             r.step,

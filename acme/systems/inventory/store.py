@@ -10,8 +10,9 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, select, update
+from sqlalchemy import Select, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from acme.runtime.db import insert_ignore
@@ -63,6 +64,58 @@ async def get_stock(conn: AsyncConnection, product_id: str) -> StockRow | None:
     )
 
 
+# Statements of the message path built once with bound parameters: SQLAlchemy then reuses
+# their cache key and compiled form. (WHERE parameters are named w_*, apart from the columns
+# an UPDATE's SET assigns.)
+_APPLY_MOVE = (
+    update(stock)
+    .where(
+        stock.c.product_id == bindparam("w_product_id"),
+        stock.c.available + bindparam("w_available") >= 0,
+        stock.c.reserved + bindparam("w_reserved") >= 0,
+        stock.c.sold + bindparam("w_sold") >= 0,
+    )
+    .values(
+        available=stock.c.available + bindparam("w_available"),
+        reserved=stock.c.reserved + bindparam("w_reserved"),
+        sold=stock.c.sold + bindparam("w_sold"),
+        restocked=stock.c.restocked + bindparam("w_restocked"),
+    )
+)
+_LINES = (
+    select(reservation_items.c.product_id, reservation_items.c.quantity)
+    .where(reservation_items.c.reservation_id == bindparam("w_reservation_id"))
+    .order_by(reservation_items.c.product_id)
+)
+_NEWEST_FIRST = reservations.c.created_at.desc()
+_BY_ID = (
+    select(reservations)
+    .where(reservations.c.reservation_id == bindparam("w_value"))
+    .order_by(_NEWEST_FIRST)
+)
+_BY_CHECKOUT = (
+    select(reservations)
+    .where(reservations.c.checkout_id == bindparam("w_value"))
+    .order_by(_NEWEST_FIRST)
+)
+_OF_ORDER = (
+    select(reservations)
+    .where(reservations.c.order_id == bindparam("w_order_id"))
+    .order_by(reservations.c.created_at)
+)
+_INSERT_RESERVATION = reservations.insert()
+_INSERT_LINES = reservation_items.insert()
+_CHANGE_STATUS = update(reservations).where(
+    reservations.c.reservation_id == bindparam("w_reservation_id"),
+    reservations.c.status == bindparam("w_from"),
+)
+_CHANGE_STATUS_EXPIRED = update(reservations).where(
+    reservations.c.reservation_id == bindparam("w_reservation_id"),
+    reservations.c.status == bindparam("w_from"),
+    reservations.c.expires_at <= bindparam("w_expired_before"),
+)
+
+
 async def available_of(conn: AsyncConnection, product_id: str) -> int:
     value = await conn.scalar(select(stock.c.available).where(stock.c.product_id == product_id))
     return int(value or 0)
@@ -76,20 +129,15 @@ async def apply_move(conn: AsyncConnection, product_id: str, move: Move, now: da
     if not move.keeps_invariant:
         raise ValueError(f"stock move {move} would break available + reserved + sold = restocked")
     result = await conn.execute(
-        update(stock)
-        .where(
-            stock.c.product_id == product_id,
-            stock.c.available + move.available >= 0,
-            stock.c.reserved + move.reserved >= 0,
-            stock.c.sold + move.sold >= 0,
-        )
-        .values(
-            available=stock.c.available + move.available,
-            reserved=stock.c.reserved + move.reserved,
-            sold=stock.c.sold + move.sold,
-            restocked=stock.c.restocked + move.restocked,
-            updated_at=now,
-        )
+        _APPLY_MOVE,
+        {
+            "updated_at": now,
+            "w_product_id": product_id,
+            "w_available": move.available,
+            "w_reserved": move.reserved,
+            "w_sold": move.sold,
+            "w_restocked": move.restocked,
+        },
     )
     return bool(result.rowcount == 1)
 
@@ -147,24 +195,12 @@ def _reservation(row: dict[str, object], lines: Sequence[Line]) -> Reservation:
 
 
 async def _lines(conn: AsyncConnection, reservation_id: str) -> list[Line]:
-    rows = await conn.execute(
-        select(reservation_items.c.product_id, reservation_items.c.quantity)
-        .where(reservation_items.c.reservation_id == reservation_id)
-        .order_by(reservation_items.c.product_id)
-    )
+    rows = await conn.execute(_LINES, {"w_reservation_id": reservation_id})
     return [Line(str(p), int(q)) for p, q in rows.all()]
 
 
-async def _one(conn: AsyncConnection, where: ColumnElement[bool]) -> Reservation | None:
-    row = (
-        (
-            await conn.execute(
-                select(reservations).where(where).order_by(reservations.c.created_at.desc())
-            )
-        )
-        .mappings()
-        .first()
-    )
+async def _one(conn: AsyncConnection, query: Select[Any], value: str) -> Reservation | None:
+    row = (await conn.execute(query, {"w_value": value})).mappings().first()
     if row is None:
         return None
     data = dict(row)
@@ -172,25 +208,15 @@ async def _one(conn: AsyncConnection, where: ColumnElement[bool]) -> Reservation
 
 
 async def reservation_by_id(conn: AsyncConnection, reservation_id: str) -> Reservation | None:
-    return await _one(conn, reservations.c.reservation_id == reservation_id)
+    return await _one(conn, _BY_ID, reservation_id)
 
 
 async def reservation_by_checkout(conn: AsyncConnection, checkout_id: str) -> Reservation | None:
-    return await _one(conn, reservations.c.checkout_id == checkout_id)
+    return await _one(conn, _BY_CHECKOUT, checkout_id)
 
 
 async def reservations_of_order(conn: AsyncConnection, order_id: str) -> list[Reservation]:
-    rows = (
-        (
-            await conn.execute(
-                select(reservations)
-                .where(reservations.c.order_id == order_id)
-                .order_by(reservations.c.created_at)
-            )
-        )
-        .mappings()
-        .all()
-    )
+    rows = (await conn.execute(_OF_ORDER, {"w_order_id": order_id})).mappings().all()
     found = []
     for row in rows:
         data = dict(row)
@@ -210,19 +236,20 @@ async def insert_reservation(
 ) -> str:
     reservation_id = str(uuid.uuid4())
     await conn.execute(
-        reservations.insert().values(
-            reservation_id=reservation_id,
-            order_id=order_id,
-            cart_id=cart_id,
-            checkout_id=checkout_id,
-            status=ReservationStatus.HELD.value,
-            expires_at=expires_at,
-            created_at=now,
-            updated_at=now,
-        )
+        _INSERT_RESERVATION,
+        {
+            "reservation_id": reservation_id,
+            "order_id": order_id,
+            "cart_id": cart_id,
+            "checkout_id": checkout_id,
+            "status": ReservationStatus.HELD.value,
+            "expires_at": expires_at,
+            "created_at": now,
+            "updated_at": now,
+        },
     )
     await conn.execute(
-        reservation_items.insert(),
+        _INSERT_LINES,
         [
             {
                 "reservation_id": reservation_id,
@@ -247,17 +274,18 @@ async def change_status(
 ) -> bool:
     """Move a reservation from `from_status` to `to_status`; False if it was not in
     `from_status` any more (another transaction got there first)."""
-    conditions = [
-        reservations.c.reservation_id == reservation_id,
-        reservations.c.status == from_status,
-    ]
-    if expired_before is not None:
-        conditions.append(reservations.c.expires_at <= expired_before)
-    result = await conn.execute(
-        update(reservations)
-        .where(and_(*conditions))
-        .values(status=to_status, release_reason=release_reason, updated_at=now)
-    )
+    values: dict[str, Any] = {
+        "status": to_status,
+        "release_reason": release_reason,
+        "updated_at": now,
+        "w_reservation_id": reservation_id,
+        "w_from": from_status,
+    }
+    if expired_before is None:
+        result = await conn.execute(_CHANGE_STATUS, values)
+    else:
+        values["w_expired_before"] = expired_before
+        result = await conn.execute(_CHANGE_STATUS_EXPIRED, values)
     return bool(result.rowcount == 1)
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from acme.runtime.db import insert_ignore, utc
@@ -84,6 +84,44 @@ class HistoryRow:
     changed_at: datetime
 
 
+# Statements of the message path built once with bound parameters: SQLAlchemy then reuses
+# their cache key and compiled form. (An UPDATE's WHERE parameters are named w_*, apart from
+# the columns its SET assigns, which come from the execution parameters.)
+_GET = select(orders).where(orders.c.order_id == bindparam("w_order_id"))
+_FOR_CHECKOUT = select(orders.c.order_id).where(orders.c.checkout_id == bindparam("w_checkout_id"))
+_ITEMS = (
+    select(order_items)
+    .where(order_items.c.order_id == bindparam("w_order_id"))
+    .order_by(order_items.c.product_id)
+)
+_COUNT_UP = (
+    update(order_counters)
+    .where(order_counters.c.name == bindparam("w_name"))
+    .values(value=order_counters.c.value + 1)
+)
+_COUNTER = select(order_counters.c.value).where(order_counters.c.name == bindparam("w_name"))
+_MOVE = (
+    update(orders)
+    .where(orders.c.order_id == bindparam("w_order_id"), orders.c.status == bindparam("w_expected"))
+    .values(status_sequence=orders.c.status_sequence + 1)
+)
+_SEQUENCE = select(orders.c.status_sequence).where(orders.c.order_id == bindparam("w_order_id"))
+_UPDATE = update(orders).where(
+    orders.c.order_id == bindparam("w_order_id"), orders.c.status == bindparam("w_expected")
+)
+_HISTORY = (
+    select(order_status_history)
+    .where(order_status_history.c.order_id == bindparam("w_order_id"))
+    .order_by(order_status_history.c.changed_at, order_status_history.c.sequence)
+)
+_REFUND_RECORDED = select(order_status_history.c.history_id).where(
+    order_status_history.c.refund_id == bindparam("w_refund_id")
+)
+_INSERT_ORDER = orders.insert()
+_INSERT_ITEM = order_items.insert()
+_INSERT_HISTORY = order_status_history.insert()
+
+
 def _dt(value: datetime) -> datetime:
     aware = utc(value)
     assert aware is not None
@@ -117,34 +155,34 @@ def _order(r: Any) -> OrderRow:
 
 
 async def get_order(conn: AsyncConnection, order_id: str) -> OrderRow | None:
-    r = (await conn.execute(select(orders).where(orders.c.order_id == order_id))).first()
+    r = (await conn.execute(_GET, {"w_order_id": order_id})).first()
     return None if r is None else _order(r)
 
 
 async def order_for_checkout(conn: AsyncConnection, checkout_id: str) -> str | None:
-    return await conn.scalar(select(orders.c.order_id).where(orders.c.checkout_id == checkout_id))
+    return await conn.scalar(_FOR_CHECKOUT, {"w_checkout_id": checkout_id})
 
 
 async def insert_order(conn: AsyncConnection, values: dict[str, Any], items: list[ItemRow]) -> None:
-    await conn.execute(orders.insert().values(**values))
-    for item in items:
+    await conn.execute(_INSERT_ORDER, values)
+    if items:
         await conn.execute(
-            order_items.insert().values(
-                order_id=values["order_id"],
-                product_id=item.product_id,
-                sku=item.sku,
-                quantity=item.quantity,
-                unit_price_cents=item.unit_price_cents,
-            )
+            _INSERT_ITEM,
+            [
+                {
+                    "order_id": values["order_id"],
+                    "product_id": item.product_id,
+                    "sku": item.sku,
+                    "quantity": item.quantity,
+                    "unit_price_cents": item.unit_price_cents,
+                }
+                for item in items
+            ],
         )
 
 
 async def get_items(conn: AsyncConnection, order_id: str) -> list[ItemRow]:
-    rows = await conn.execute(
-        select(order_items)
-        .where(order_items.c.order_id == order_id)
-        .order_by(order_items.c.product_id)
-    )
+    rows = await conn.execute(_ITEMS, {"w_order_id": order_id})
     return [ItemRow(r.product_id, r.sku, int(r.quantity), int(r.unit_price_cents)) for r in rows]
 
 
@@ -152,12 +190,8 @@ async def next_counter(conn: AsyncConnection, name: str = CONFIRMATION_COUNTER) 
     """The next value of a counter. The UPDATE locks the counter row until commit, so two
     transactions never get the same number (portable: no database sequences)."""
     await insert_ignore(conn, order_counters, {"name": name, "value": 0})
-    await conn.execute(
-        update(order_counters)
-        .where(order_counters.c.name == name)
-        .values(value=order_counters.c.value + 1)
-    )
-    value = await conn.scalar(select(order_counters.c.value).where(order_counters.c.name == name))
+    await conn.execute(_COUNT_UP, {"w_name": name})
+    value = await conn.scalar(_COUNTER, {"w_name": name})
     return int(value or 0)
 
 
@@ -167,15 +201,11 @@ async def move(
     """Move the order from `expected` to `target` status; the new status sequence, or None
     when the order is no longer in `expected` (another transition got there first)."""
     result = await conn.execute(
-        update(orders)
-        .where(orders.c.order_id == order_id, orders.c.status == expected)
-        .values(status=target, status_sequence=orders.c.status_sequence + 1, **values)
+        _MOVE, {**values, "status": target, "w_order_id": order_id, "w_expected": expected}
     )
     if result.rowcount != 1:
         return None
-    sequence = await conn.scalar(
-        select(orders.c.status_sequence).where(orders.c.order_id == order_id)
-    )
+    sequence = await conn.scalar(_SEQUENCE, {"w_order_id": order_id})
     return int(sequence or 0)
 
 
@@ -183,9 +213,7 @@ async def update_order(
     conn: AsyncConnection, order_id: str, expected_status: str, **values: Any
 ) -> bool:
     result = await conn.execute(
-        update(orders)
-        .where(orders.c.order_id == order_id, orders.c.status == expected_status)
-        .values(**values)
+        _UPDATE, {**values, "w_order_id": order_id, "w_expected": expected_status}
     )
     return bool(result.rowcount == 1)
 
@@ -214,28 +242,25 @@ async def add_history(
     amount_cents: int | None = None,
 ) -> None:
     await conn.execute(
-        order_status_history.insert().values(
-            history_id=str(uuid.uuid4()),
-            order_id=order_id,
-            entry_type=entry_type,
-            sequence=sequence,
-            previous_status=previous_status,
-            status=status,
-            reason=reason,
-            correlation_id=_uuid_or_none(correlation_id),
-            refund_id=refund_id,
-            amount_cents=amount_cents,
-            changed_at=changed_at,
-        )
+        _INSERT_HISTORY,
+        {
+            "history_id": str(uuid.uuid4()),
+            "order_id": order_id,
+            "entry_type": entry_type,
+            "sequence": sequence,
+            "previous_status": previous_status,
+            "status": status,
+            "reason": reason,
+            "correlation_id": _uuid_or_none(correlation_id),
+            "refund_id": refund_id,
+            "amount_cents": amount_cents,
+            "changed_at": changed_at,
+        },
     )
 
 
 async def get_history(conn: AsyncConnection, order_id: str) -> list[HistoryRow]:
-    rows = await conn.execute(
-        select(order_status_history)
-        .where(order_status_history.c.order_id == order_id)
-        .order_by(order_status_history.c.changed_at, order_status_history.c.sequence)
-    )
+    rows = await conn.execute(_HISTORY, {"w_order_id": order_id})
     return [
         HistoryRow(
             r.entry_type,
@@ -252,11 +277,7 @@ async def get_history(conn: AsyncConnection, order_id: str) -> list[HistoryRow]:
 
 
 async def refund_recorded(conn: AsyncConnection, refund_id: str) -> bool:
-    found = await conn.scalar(
-        select(order_status_history.c.history_id).where(
-            order_status_history.c.refund_id == refund_id
-        )
-    )
+    found = await conn.scalar(_REFUND_RECORDED, {"w_refund_id": refund_id})
     return found is not None
 
 

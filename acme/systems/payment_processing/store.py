@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from acme.runtime.db import insert_ignore
@@ -88,17 +88,39 @@ def _refund(row: Any) -> Refund:
     )
 
 
+# Statements of the message path built once with bound parameters: SQLAlchemy then reuses
+# their cache key and compiled form. (An UPDATE's WHERE parameters are named w_*, apart from
+# the columns its SET assigns, which come from the execution parameters.)
+_REFUNDS_OF = (
+    select(refunds)
+    .where(refunds.c.payment_id == bindparam("w_payment_id"))
+    .order_by(refunds.c.created_at)
+)
+_BY_ID = select(payments).where(payments.c.payment_id == bindparam("w_payment_id"))
+_BY_ORDER = select(payments).where(payments.c.order_id == bindparam("w_order_id"))
+_MOVE = update(payments).where(
+    payments.c.payment_id == bindparam("w_payment_id"),
+    payments.c.status.in_(bindparam("w_from", expanding=True)),
+)
+_SET_REFERENCE = update(payments).where(
+    payments.c.payment_id == bindparam("w_payment_id"), payments.c.processor_reference.is_(None)
+)
+_MARK_CHECKOUT_FAILED = update(payments).where(
+    payments.c.payment_id == bindparam("w_payment_id"), payments.c.checkout_failed_at.is_(None)
+)
+_REFUND_BY_ID = select(refunds).where(refunds.c.refund_id == bindparam("w_refund_id"))
+_MOVE_REFUND = update(refunds).where(
+    refunds.c.refund_id == bindparam("w_refund_id"),
+    refunds.c.status == RefundStatus.REQUESTED.value,
+)
+_SET_REFUND_REFERENCE = update(refunds).where(
+    refunds.c.refund_id == bindparam("w_refund_id"), refunds.c.processor_reference.is_(None)
+)
+
+
 async def _payment(conn: AsyncConnection, row: Any) -> Payment:
     refund_rows = (
-        (
-            await conn.execute(
-                select(refunds)
-                .where(refunds.c.payment_id == row["payment_id"])
-                .order_by(refunds.c.created_at)
-            )
-        )
-        .mappings()
-        .all()
+        (await conn.execute(_REFUNDS_OF, {"w_payment_id": row["payment_id"]})).mappings().all()
     )
     return Payment(
         payment_id=str(row["payment_id"]),
@@ -121,20 +143,12 @@ async def _payment(conn: AsyncConnection, row: Any) -> Payment:
 
 
 async def payment_by_id(conn: AsyncConnection, payment_id: str) -> Payment | None:
-    row = (
-        (await conn.execute(select(payments).where(payments.c.payment_id == payment_id)))
-        .mappings()
-        .first()
-    )
+    row = (await conn.execute(_BY_ID, {"w_payment_id": payment_id})).mappings().first()
     return None if row is None else await _payment(conn, row)
 
 
 async def payment_by_order(conn: AsyncConnection, order_id: str) -> Payment | None:
-    row = (
-        (await conn.execute(select(payments).where(payments.c.order_id == order_id)))
-        .mappings()
-        .first()
-    )
+    row = (await conn.execute(_BY_ORDER, {"w_order_id": order_id})).mappings().first()
     return None if row is None else await _payment(conn, row)
 
 
@@ -183,12 +197,14 @@ async def move_payment(
 ) -> bool:
     """Change the status only if it is still one of `from_statuses`; True when it changed."""
     result = await conn.execute(
-        update(payments)
-        .where(
-            payments.c.payment_id == payment_id,
-            payments.c.status.in_([s.value for s in from_statuses]),
-        )
-        .values(status=to_status.value, updated_at=now, **values)
+        _MOVE,
+        {
+            **values,
+            "status": to_status.value,
+            "updated_at": now,
+            "w_payment_id": payment_id,
+            "w_from": [s.value for s in from_statuses],
+        },
     )
     return bool(result.rowcount == 1)
 
@@ -197,17 +213,15 @@ async def set_processor_reference(
     conn: AsyncConnection, payment_id: str, reference: str, now: datetime
 ) -> None:
     await conn.execute(
-        update(payments)
-        .where(payments.c.payment_id == payment_id, payments.c.processor_reference.is_(None))
-        .values(processor_reference=reference, updated_at=now)
+        _SET_REFERENCE,
+        {"processor_reference": reference, "updated_at": now, "w_payment_id": payment_id},
     )
 
 
 async def mark_checkout_failed(conn: AsyncConnection, payment_id: str, now: datetime) -> None:
     await conn.execute(
-        update(payments)
-        .where(payments.c.payment_id == payment_id, payments.c.checkout_failed_at.is_(None))
-        .values(checkout_failed_at=now, updated_at=now)
+        _MARK_CHECKOUT_FAILED,
+        {"checkout_failed_at": now, "updated_at": now, "w_payment_id": payment_id},
     )
 
 
@@ -276,11 +290,7 @@ async def insert_refund(
 
 
 async def refund_by_id(conn: AsyncConnection, refund_id: str) -> Refund | None:
-    row = (
-        (await conn.execute(select(refunds).where(refunds.c.refund_id == refund_id)))
-        .mappings()
-        .first()
-    )
+    row = (await conn.execute(_REFUND_BY_ID, {"w_refund_id": refund_id})).mappings().first()
     return None if row is None else _refund(row)
 
 
@@ -293,16 +303,12 @@ async def move_refund(
 ) -> bool:
     """REQUESTED -> `to_status`; False when the refund was already settled."""
     result = await conn.execute(
-        update(refunds)
-        .where(refunds.c.refund_id == refund_id, refunds.c.status == RefundStatus.REQUESTED.value)
-        .values(status=to_status.value, **values)
+        _MOVE_REFUND, {**values, "status": to_status.value, "w_refund_id": refund_id}
     )
     return bool(result.rowcount == 1)
 
 
 async def set_refund_reference(conn: AsyncConnection, refund_id: str, reference: str) -> None:
     await conn.execute(
-        update(refunds)
-        .where(refunds.c.refund_id == refund_id, refunds.c.processor_reference.is_(None))
-        .values(processor_reference=reference)
+        _SET_REFUND_REFERENCE, {"processor_reference": reference, "w_refund_id": refund_id}
     )

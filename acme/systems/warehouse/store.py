@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from acme.runtime.db import insert_ignore, utc
@@ -51,22 +51,43 @@ def _job(row: object) -> Job:
     )
 
 
+# Statements of the message path built once with bound parameters: SQLAlchemy then reuses
+# their cache key and compiled form. (WHERE parameters are named w_*, apart from the columns
+# an UPDATE's SET assigns.)
+_BY_ORDER = select(jobs).where(jobs.c.order_id == bindparam("w_order_id"))
+_BY_ID = select(jobs).where(jobs.c.job_id == bindparam("w_job_id"))
+_LINES = (
+    select(items.c.product_id, items.c.quantity)
+    .where(items.c.job_id == bindparam("w_job_id"))
+    .order_by(items.c.product_id)
+)
+_SET_STATUS = update(jobs).where(
+    jobs.c.order_id == bindparam("w_order_id"),
+    jobs.c.status.in_(bindparam("w_from", expanding=True)),
+)
+_BEGIN_PICKING = update(jobs).where(
+    jobs.c.job_id == bindparam("w_job_id"), jobs.c.status == "CREATED"
+)
+_FINISH_PICKING = update(jobs).where(
+    jobs.c.job_id == bindparam("w_job_id"),
+    jobs.c.status == "PICKING",
+    jobs.c.parcel_count.is_(None),
+)
+_PICKED = update(items).where(items.c.job_id == bindparam("w_job_id"))
+
+
 async def job_by_order(conn: AsyncConnection, order_id: UUID) -> Job | None:
-    row = (await conn.execute(select(jobs).where(jobs.c.order_id == str(order_id)))).first()
+    row = (await conn.execute(_BY_ORDER, {"w_order_id": str(order_id)})).first()
     return _job(row) if row else None
 
 
 async def job_by_id(conn: AsyncConnection, job_id: UUID) -> Job | None:
-    row = (await conn.execute(select(jobs).where(jobs.c.job_id == str(job_id)))).first()
+    row = (await conn.execute(_BY_ID, {"w_job_id": str(job_id)})).first()
     return _job(row) if row else None
 
 
 async def job_lines(conn: AsyncConnection, job_id: UUID) -> list[Line]:
-    rows = await conn.execute(
-        select(items.c.product_id, items.c.quantity)
-        .where(items.c.job_id == str(job_id))
-        .order_by(items.c.product_id)
-    )
+    rows = await conn.execute(_LINES, {"w_job_id": str(job_id)})
     return [Line(UUID(r.product_id), r.quantity) for r in rows]
 
 
@@ -128,9 +149,13 @@ async def set_status(
     now: datetime,
 ) -> bool:
     result = await conn.execute(
-        update(jobs)
-        .where(and_(jobs.c.order_id == str(order_id), jobs.c.status.in_(allowed_from)))
-        .values(status=status, updated_at=now)
+        _SET_STATUS,
+        {
+            "status": status,
+            "updated_at": now,
+            "w_order_id": str(order_id),
+            "w_from": list(allowed_from),
+        },
     )
     return bool(result.rowcount == 1)
 
@@ -191,9 +216,14 @@ async def begin_picking(
 ) -> bool:
     """CREATED -> PICKING with the time picking will be finished."""
     result = await conn.execute(
-        update(jobs)
-        .where(and_(jobs.c.job_id == str(job_id), jobs.c.status == "CREATED"))
-        .values(status="PICKING", assigned_to=picker, picking_due_at=due_at, updated_at=now)
+        _BEGIN_PICKING,
+        {
+            "status": "PICKING",
+            "assigned_to": picker,
+            "picking_due_at": due_at,
+            "updated_at": now,
+            "w_job_id": str(job_id),
+        },
     )
     return bool(result.rowcount == 1)
 
@@ -221,17 +251,9 @@ async def finish_picking(
     """Mark every line picked and record the parcels; False when someone else finished it or
     the job left PICKING (cancelled) in the meantime."""
     result = await conn.execute(
-        update(jobs)
-        .where(
-            and_(
-                jobs.c.job_id == str(job_id),
-                jobs.c.status == "PICKING",
-                jobs.c.parcel_count.is_(None),
-            )
-        )
-        .values(parcel_count=parcel_count, updated_at=now)
+        _FINISH_PICKING, {"parcel_count": parcel_count, "updated_at": now, "w_job_id": str(job_id)}
     )
     if result.rowcount != 1:
         return False
-    await conn.execute(update(items).where(items.c.job_id == str(job_id)).values(picked=True))
+    await conn.execute(_PICKED, {"picked": True, "w_job_id": str(job_id)})
     return True
