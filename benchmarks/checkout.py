@@ -1,26 +1,44 @@
 """Checkout benchmark: concurrent checkouts on the whole platform, against raw FastStream.
 
     python -m benchmarks.checkout [--checkouts 200] [--concurrency 20] [--json]
+    python -m benchmarks.checkout --configs embedded,nats-pg,rabbit-pg,redis-pg [...]
 
-1. Starts the platform like the end-to-end tests (embedded NATS, SQLite files in a temporary
-   data dir, simulators, gateway on a free port).
+Without --configs it runs the embedded default (embedded NATS, SQLite files); --configs runs
+each named configuration in turn (names as in scripts/conformance.sh: embedded, nats-sqlite,
+nats-pg, rabbit-sqlite, rabbit-pg, redis-sqlite, redis-pg, kafka-sqlite, kafka-pg) and
+prints one table with a column per configuration. A configuration whose server does not
+answer is listed as unavailable; Kafka runs on Tansu when no Kafka-compatible broker answers
+and the binary is there (benchmarks/configs.py). For each configuration:
+
+1. Starts the platform like the end-to-end tests (benchmarks/embedded.py: the simulators, the
+   gateway on a free port, every system), on the embedded NATS and SQLite files, or on the
+   configuration's broker and PostgreSQL (a database per store tagged with the run, dropped
+   afterwards; the platform's subjects purged before and after).
 2. Setup, not measured: staff create products with enough stock, `concurrency` shoppers
    register, and one cart per checkout is filled. A warm-up round of checkouts runs first.
 3. Measured: `concurrency` workers check the carts out through the gateway. A checkout's
    latency runs from sending POST /carts/{id}/checkout to its terminal state: the moment
    checkout-completed or checkout-failed (written in the same transaction as the state) is
-   seen on the broker. Every outcome is then confirmed over HTTP (GET /checkouts/{id}).
+   first seen on the broker by an observer that joins no consumer group (benchmarks/
+   outcomes.py: a core NATS subscription, an exclusive RabbitMQ queue, XREAD on the Redis
+   stream, a group-less Kafka consumer), so it includes the outbox relay's publish. Every
+   outcome is then confirmed over HTTP (GET /checkouts/{id}).
 4. Messages per checkout: rows the outboxes of every store published to the broker during
-   the measured window, divided by the checkouts that finished in it. Orders carry a
-   delivery address, so the fulfilment that starts within the window is counted too: it is
-   broker work the platform did. CPU seconds of every process in the window are read from
-   /proc, so the cost per message can be compared with raw FastStream's even on a busy host.
-5. Raw FastStream publish+consume msg/s on the same broker, same message size
-   (benchmarks/raw_faststream.py), in the same run, after the checkouts.
+   the measured window (read through SQLAlchemy from SQLite or PostgreSQL alike), divided by
+   the checkouts that finished in it. Orders carry a delivery address, so the fulfilment that
+   starts within the window is counted too: it is broker work the platform did. CPU seconds
+   in the window are read from /proc for the platform's processes (every system, and this
+   process, which runs the gateway and the client) and for the embedded nats-server; the CPU
+   of an external broker or PostgreSQL server is not ours to read and is excluded (the table's
+   "CPU counted" row says which), for the platform and the raw run alike.
+5. Raw FastStream publish+consume msg/s on the same broker, same message size and headers
+   (benchmarks/raw_faststream.py, in the shape of the runtime's adapter for that broker), in
+   the same run, after the checkouts.
 
 ratio = completed checkouts/s × messages per checkout ÷ raw msg/s (target ≥ 0.3). The raw
-figure is the faster of two consumer shapes (the runtime's one-message pulls, and batched
-pulls), so the ratio is measured against FastStream's better number. Benchmarks never assert.
+figure is the faster of the consumer shapes measured (the runtime's own, and a batched one
+where FastStream has it), so the ratio is measured against FastStream's better number.
+Benchmarks never assert.
 """
 
 from __future__ import annotations
@@ -30,14 +48,13 @@ import asyncio
 import contextlib
 import json
 import os
-import sqlite3
 import statistics
 import sys
 import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,10 +64,19 @@ from rich.console import Console
 from rich.table import Table
 
 from acme.client import AcmeClient, ClientError, DeliveryAddress, Shopper
-from benchmarks.embedded import RunningPlatform, embedded_platform, read_only
-from benchmarks.raw_faststream import RawResult, run_raw
+from acme.runtime.settings import broker_kind
+from benchmarks.configs import (
+    Configuration,
+    configuration,
+    kafka_broker,
+    known_names,
+    parse_configs,
+    unavailable,
+)
+from benchmarks.embedded import RunningPlatform, Stores, embedded_platform
+from benchmarks.outcomes import OutcomeWatcher
+from benchmarks.raw_faststream import RawResult, raw_shapes, run_raw
 
-TERMINAL_MESSAGES = {"checkout-completed": "COMPLETED", "checkout-failed": "FAILED"}
 TARGET_RATIO = 0.3
 SELF = "gateway + benchmark client"  # this process: the gateway runs in the runner
 # With an address the order goes on to the warehouse, as a real one does (without one the
@@ -64,6 +90,7 @@ ADDRESS = DeliveryAddress(
 )
 # Stores that are not a system's (runtime bookkeeping, the Stripe sandbox's own file).
 NOT_OUTBOX_STORES = {"runtime", "stripe_sandbox"}
+OUTBOX_IDS = "SELECT message_id FROM message_outbox"
 
 
 @dataclass
@@ -94,129 +121,65 @@ class Outcome:
 
 
 # ---------------------------------------------------------------------------------------------
-# Watching the broker for checkout outcomes
+# Counting messages in the stores (SQLite files or databases on a server, through SQLAlchemy)
+
+Marks = dict[str, tuple[frozenset[str], int]]  # store -> (outbox message ids, inbox rows)
 
 
-def _terminal_subjects() -> dict[str, str]:
-    """Subject -> message id of checkout-completed/failed, from the generated registry."""
-    from generated import catalog
-
-    subjects: dict[str, str] = {}
-    for service in catalog.SERVICES.values():
-        for route in service.sends:
-            if route.message in TERMINAL_MESSAGES and route.address:
-                subjects[route.address] = route.message
-    if set(subjects.values()) != set(TERMINAL_MESSAGES):
-        raise RuntimeError(
-            "the registry names no subject for checkout-completed/checkout-failed: "
-            "is generated/ up to date?"
-        )
-    return subjects
+def _stores(stores: Stores) -> list[str]:
+    return [name for name in stores.names() if name not in NOT_OUTBOX_STORES]
 
 
-class OutcomeWatcher:
-    """Core NATS subscriber on the terminal checkout subjects: checkout id -> (time, status)."""
-
-    def __init__(self) -> None:
-        self.seen: dict[str, tuple[float, str]] = {}
-        self._waiters: dict[str, asyncio.Future[tuple[float, str]]] = {}
-
-    async def _on_message(self, msg: Any) -> None:
-        at = time.perf_counter()
-        headers = msg.headers or {}
-        kind = headers.get("message-type") or self._subjects.get(msg.subject)
-        status = TERMINAL_MESSAGES.get(str(kind))
-        if status is None:
-            return
-        try:
-            checkout_id = str(json.loads(msg.data)["checkoutId"])
-        except (ValueError, KeyError, TypeError):
-            return
-        if checkout_id in self.seen:
-            return  # a redelivery: the first sighting is the terminal moment
-        self.seen[checkout_id] = (at, status)
-        waiter = self._waiters.pop(checkout_id, None)
-        if waiter is not None and not waiter.done():
-            waiter.set_result((at, status))
-
-    @contextlib.asynccontextmanager
-    async def running(self, url: str) -> AsyncIterator[OutcomeWatcher]:
-        import nats
-
-        self._subjects = _terminal_subjects()
-        nc = await nats.connect(url, connect_timeout=5)
-        try:
-            for subject in self._subjects:
-                await nc.subscribe(subject, cb=self._on_message)
-            await nc.flush()
-            yield self
-        finally:
-            await nc.close()
-
-    async def wait(self, checkout_id: str, timeout: float) -> tuple[float, str] | None:
-        if checkout_id in self.seen:
-            return self.seen[checkout_id]
-        waiter = asyncio.get_running_loop().create_future()
-        self._waiters[checkout_id] = waiter
-        try:
-            return await asyncio.wait_for(waiter, timeout)
-        except TimeoutError:
-            return None
-        finally:
-            self._waiters.pop(checkout_id, None)
-
-
-# ---------------------------------------------------------------------------------------------
-# Counting messages in the stores
-
-
-def _stores(data_dir: Path) -> list[Path]:
-    return sorted(p for p in data_dir.glob("*.sqlite3") if p.stem not in NOT_OUTBOX_STORES)
-
-
-def _table_exists(conn: sqlite3.Connection, name: str) -> bool:
-    row = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,))
-    return row.fetchone() is not None
-
-
-def _max_rowid(conn: sqlite3.Connection, table: str) -> int:
-    if not _table_exists(conn, table):
-        return 0
-    return int(conn.execute(f"SELECT COALESCE(MAX(rowid), 0) FROM {table}").fetchone()[0])
-
-
-def _marks(data_dir: Path) -> dict[str, tuple[int, int]]:
-    """Per store: the highest rowid of message_outbox and message_inbox so far."""
-    marks: dict[str, tuple[int, int]] = {}
-    for path in _stores(data_dir):
-        with read_only(path) as conn:
-            marks[path.stem] = (
-                _max_rowid(conn, "message_outbox"),
-                _max_rowid(conn, "message_inbox"),
-            )
+def _marks(stores: Stores) -> Marks:
+    """Per store: the ids of the message_outbox rows and the number of message_inbox rows."""
+    marks: Marks = {}
+    for name in _stores(stores):
+        reader = stores.reader(name)
+        tables = reader.tables()
+        ids: frozenset[str] = frozenset()
+        inbox = 0
+        if "message_outbox" in tables:
+            ids = frozenset(str(r["message_id"]) for r in reader.rows(OUTBOX_IDS))
+        if "message_inbox" in tables:
+            inbox = int(reader.scalar("SELECT COUNT(*) AS n FROM message_inbox"))
+        marks[name] = (ids, inbox)
     return marks
 
 
-def _count_since(data_dir: Path, before: dict[str, tuple[int, int]], outcome: Outcome) -> None:
-    """Outbox rows sent to the broker and inbox rows written after `before`."""
-    for path in _stores(data_dir):
-        out_mark, in_mark = before.get(path.stem, (0, 0))
-        with read_only(path) as conn:
-            if _table_exists(conn, "message_outbox"):
-                for message_type, headers, size in conn.execute(
-                    "SELECT message_type, headers, length(payload) FROM message_outbox "
-                    "WHERE rowid > ?",
-                    (out_mark,),
-                ):
-                    protocol = json.loads(headers).get("acme-protocol", "nats")
-                    if protocol in ("http", "https"):
-                        continue  # delivered by a channel adapter (Stripe), not the broker
-                    outcome.published[message_type] += 1
-                    outcome.payload_bytes += int(size or 0)
-            if _table_exists(conn, "message_inbox"):
-                outcome.consumed += conn.execute(
-                    "SELECT COUNT(*) FROM message_inbox WHERE rowid > ?", (in_mark,)
-                ).fetchone()[0]
+def _counts(stores: Stores) -> dict[str, tuple[int, int]]:
+    """Per store: (outbox rows, inbox rows), to see when the platform has gone quiet."""
+    counts: dict[str, tuple[int, int]] = {}
+    for name in _stores(stores):
+        reader = stores.reader(name)
+        tables = reader.tables()
+        counts[name] = tuple(  # type: ignore[assignment]
+            int(reader.scalar(f"SELECT COUNT(*) AS n FROM {table}")) if table in tables else 0
+            for table in ("message_outbox", "message_inbox")
+        )
+    return counts
+
+
+def _count_since(stores: Stores, before: Marks, outcome: Outcome) -> None:
+    """Outbox rows sent to the broker and inbox rows written since `before`."""
+    for name in _stores(stores):
+        seen, inbox_before = before.get(name, (frozenset(), 0))
+        reader = stores.reader(name)
+        tables = reader.tables()
+        if "message_outbox" in tables:
+            for row in reader.rows(
+                "SELECT message_id, message_type, headers, length(payload) AS size "
+                "FROM message_outbox"
+            ):
+                if str(row["message_id"]) in seen:
+                    continue
+                protocol = json.loads(row["headers"]).get("acme-protocol", "nats")
+                if protocol in ("http", "https"):
+                    continue  # delivered by a channel adapter (Stripe), not the broker
+                outcome.published[str(row["message_type"])] += 1
+                outcome.payload_bytes += int(row["size"] or 0)
+        if "message_inbox" in tables:
+            now = int(reader.scalar("SELECT COUNT(*) AS n FROM message_inbox"))
+            outcome.consumed += now - inbox_before
 
 
 # ---------------------------------------------------------------------------------------------
@@ -251,7 +214,8 @@ def _broker_pid(data_dir: Path) -> int | None:
 
 def _pids(platform: RunningPlatform) -> dict[str, int]:
     pids = {name: s.pid for name, s in platform.runner.snapshot().items() if s.pid}
-    broker = _broker_pid(platform.data_dir)
+    # A broker server the platform did not start is not ours to read (nor is PostgreSQL).
+    broker = None if platform.shared_broker else _broker_pid(platform.data_dir)
     if broker is not None:
         pids["nats-server"] = broker
     pids[SELF] = os.getpid()
@@ -373,14 +337,14 @@ async def _confirm(acme: AcmeClient, samples: Sequence[Sample]) -> None:
     await _gather_limited(10, [confirm(s) for s in samples])
 
 
-async def _quiet(data_dir: Path, settle: float, limit: float) -> None:
-    """Wait until no outbox row has been added for `settle` seconds (at most `limit`)."""
+async def _quiet(stores: Stores, settle: float, limit: float) -> None:
+    """Wait until no outbox or inbox row has been added for `settle` seconds (at most `limit`)."""
     deadline = time.monotonic() + limit
-    last = _marks(data_dir)
+    last = await asyncio.to_thread(_counts, stores)
     stable_since = time.monotonic()
     while time.monotonic() < deadline:
         await asyncio.sleep(0.25)
-        now = _marks(data_dir)
+        now = await asyncio.to_thread(_counts, stores)
         if now != last:
             last, stable_since = now, time.monotonic()
         elif time.monotonic() - stable_since >= settle:
@@ -405,6 +369,18 @@ class Report:
     startup_seconds: float
     raw_cpu: list[float] = field(default_factory=list)  # CPU s (client + broker) per raw run
     sqlite_inline: bool = True
+    config: Configuration = field(default_factory=lambda: configuration("embedded"))
+
+    @property
+    def cpu_counted(self) -> str:
+        """Whose CPU the CPU figures count."""
+        if not self.config.external_broker:
+            what = "platform processes + embedded nats-server"
+        else:
+            what = "platform processes; broker server excluded"
+        if self.config.database_url is not None:
+            what += "; PostgreSQL server excluded"
+        return what
 
     def figures(self) -> dict[str, Any]:
         samples = self.outcome.samples
@@ -428,6 +404,10 @@ class Report:
             else None
         )
         return {
+            "configuration": self.config.name,
+            "broker": self.config.broker,
+            "database": self.config.database,
+            "cpu_counted": self.cpu_counted,
             "checkouts": self.checkouts,
             "concurrency": self.concurrency,
             "completed": len(completed),
@@ -498,8 +478,7 @@ def _table(fig: dict[str, Any]) -> Table:
         ("CPU per message: raw FastStream", f"{fig['raw_cpu_ms_per_message']} ms"),
     ]
     for raw in fig["raw"]:
-        shape = f"{raw['workers']} in flight, pull batch {raw['batch_size']}"
-        rows.append((f"raw FastStream msg/s ({shape})", f"{raw['msgs_per_s']:.1f}"))
+        rows.append((_raw_label(raw), f"{raw['msgs_per_s']:.1f}"))
     ratio = fig["ratio"]
     rows.append(
         (
@@ -512,10 +491,114 @@ def _table(fig: dict[str, Any]) -> Table:
     return table
 
 
-async def run(args: argparse.Namespace, say: Any) -> Report:
+def _raw_label(raw: dict[str, Any]) -> str:
+    return f"raw FastStream msg/s ({raw['workers']} in flight, pull batch {raw['batch_size']})"
+
+
+def _ms(value: Any) -> str:
+    return "-" if value is None else f"{value} ms"
+
+
+def _num(value: Any, fmt: str) -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+# (row label, how to show it from a configuration's figures)
+COLUMN_ROWS: list[tuple[str, Any]] = [
+    ("broker", lambda f: f["broker"]),
+    ("database", lambda f: f["database"]),
+    ("checkouts (concurrency)", lambda f: f"{f['checkouts']} ({f['concurrency']})"),
+    (
+        "completed / failed / no outcome",
+        lambda f: f"{f['completed']} / {f['failed']} / {f['timed_out']}",
+    ),
+    ("HTTP errors", lambda f: str(f["errors"])),
+    ("outcomes confirmed over HTTP", lambda f: str(f["confirmed_over_http"])),
+    ("measured window", lambda f: f"{f['window_seconds']:.2f} s"),
+    ("completed checkouts/s", lambda f: f"{f['checkouts_per_s']:.2f}"),
+    ("latency p50", lambda f: _ms(f["latency_p50_ms"])),
+    ("latency p99", lambda f: _ms(f["latency_p99_ms"])),
+    ("broker messages per checkout", lambda f: f"{f['messages_per_checkout']:.2f}"),
+    ("messages handled per checkout", lambda f: f"{f['handled_per_checkout']:.2f}"),
+    ("avg payload", lambda f: f"{f['avg_payload_bytes']} B"),
+    ("platform broker msg/s", lambda f: f"{f['platform_msgs_per_s']:.1f}"),
+    ("CPU counted", lambda f: f["cpu_counted"]),
+    ("CPU cores busy", lambda f: str(f["cpu_cores_busy"])),
+    ("CPU per checkout", lambda f: _ms(f["cpu_ms_per_checkout"])),
+    ("CPU per broker message: platform", lambda f: _ms(f["cpu_ms_per_message"])),
+    ("CPU per message: raw FastStream", lambda f: _ms(f["raw_cpu_ms_per_message"])),
+    ("raw FastStream msg/s, runtime's consumer shape", lambda f: _raw_rate(f, 0)),
+    ("raw FastStream msg/s, batched consumer", lambda f: _raw_rate(f, 1)),
+    ("raw FastStream msg/s used (the faster)", lambda f: f"{f['raw_msgs_per_s']:.1f}"),
+    (f"ratio (target ≥ {TARGET_RATIO})", lambda f: _num(f["ratio"], ".3f")),
+]
+
+
+def _raw_rate(fig: dict[str, Any], index: int) -> str:
+    raw = fig["raw"]
+    return f"{raw[index]['msgs_per_s']:.1f}" if index < len(raw) else "-"
+
+
+@dataclass
+class ConfigResult:
+    """One configuration of a side-by-side run: its figures, or why it has none."""
+
+    config: Configuration
+    status: str  # "measured", "unavailable" or "failed"
+    reason: str = ""
+    figures: dict[str, Any] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "configuration": self.config.name,
+            "broker": self.config.broker,
+            "database": self.config.database,
+            "status": self.status,
+        }
+        if self.reason:
+            out["reason"] = self.reason
+        if self.figures is not None:
+            out["figures"] = self.figures
+        return out
+
+
+def side_by_side(results: Sequence[ConfigResult], title: str) -> Table:
+    """One table, a column per configuration; unavailable or failed ones say so."""
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
+    table.add_column("figure", style="bold", no_wrap=True)
+    for result in results:
+        table.add_column(result.config.name, justify="right")
+    table.add_row("status", *(r.status for r in results))
+    for label, show in COLUMN_ROWS:
+        cells = []
+        for result in results:
+            if result.figures is not None:
+                cells.append(show(result.figures))
+            elif label == "broker":
+                cells.append(result.config.broker)
+            elif label == "database":
+                cells.append(result.config.database)
+            else:
+                cells.append("-")
+        table.add_row(label, *cells)
+    return table
+
+
+def _load_average() -> tuple[float, float, float] | None:
+    try:
+        return os.getloadavg()
+    except OSError:
+        return None
+
+
+async def run(args: argparse.Namespace, say: Any, config: Configuration | None = None) -> Report:
+    """Start the platform on `config` (default: embedded), measure, then the raw baseline."""
+    config = config or configuration("embedded")
     started = time.perf_counter()
     with contextlib.ExitStack() as stack:
         data_dir = args.data_dir or Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        if args.data_dir is not None and config.name != "embedded":
+            data_dir = data_dir / config.name  # one folder per configuration
         env = {
             # One shopper checks out many times: the fraud simulator's velocity rule would
             # (rightly) stop that, and the benchmark measures throughput, not fraud rules.
@@ -523,9 +606,13 @@ async def run(args: argparse.Namespace, say: Any) -> Report:
             "ACME_LOG_LEVEL": args.log_level,
         }
         env["ACME_SQLITE_INLINE"] = "0" if args.sqlite_thread else "1"
-        async with embedded_platform(data_dir, env=env) as platform:
+        async with embedded_platform(
+            data_dir, env=env, broker_url=config.broker_url, database_url=config.database_url
+        ) as platform:
+            assert platform.stores is not None
+            stores = platform.stores
             startup = time.perf_counter() - started
-            say(f"platform up in {startup:.1f}s at {platform.gateway_url}")
+            say(f"{config.name}: platform up in {startup:.1f}s at {platform.gateway_url}")
             limit = max(args.concurrency * 2 + 10, 40)
             async with (
                 AcmeClient(platform.gateway_url, max_connections=limit, timeout=60.0) as acme,
@@ -539,10 +626,10 @@ async def run(args: argparse.Namespace, say: Any) -> Report:
                         acme, watcher, carts[:warmup], args.concurrency, args.timeout
                     )
                     say(f"warm-up: {warmup} checkouts")
-                await _quiet(platform.data_dir, settle=1.0, limit=15.0)
+                await _quiet(stores, settle=1.0, limit=15.0)
                 setup_seconds = time.perf_counter() - setup_start
 
-                before = _marks(platform.data_dir)
+                before = await asyncio.to_thread(_marks, stores)
                 pids = _pids(platform)
                 cpu_before = _cpu_snapshot(pids)
                 window_start = time.perf_counter()
@@ -552,32 +639,32 @@ async def run(args: argparse.Namespace, say: Any) -> Report:
                 window = time.perf_counter() - window_start
                 outcome = Outcome(samples, window, errors)
                 outcome.cpu = _cpu_used(cpu_before, _cpu_snapshot(pids))
-                _count_since(platform.data_dir, before, outcome)
-                say(f"measured {len(samples)} checkouts in {window:.2f}s")
+                await asyncio.to_thread(_count_since, stores, before, outcome)
+                say(f"{config.name}: measured {len(samples)} checkouts in {window:.2f}s")
                 await _confirm(acme, samples)
 
             payload = round(outcome.payload_bytes / max(1, sum(outcome.published.values())))
             raw_messages = max(1000, min(20000, sum(outcome.published.values())))
             raw = []
             raw_cpu = []
-            raw_pids = {
-                k: v for k, v in _pids(platform).items() if k != "gateway + benchmark client"
-            }
+            raw_pids = {k: v for k, v in _pids(platform).items() if k != SELF}
             raw_pids["raw client"] = os.getpid()
-            for batch in (1, 16):
+            for workers, batch in raw_shapes(broker_kind(platform.broker_url)):
                 cpu_start = _cpu_snapshot(raw_pids)
                 result = await run_raw(
                     platform.broker_url,
                     messages=raw_messages,
                     payload_size=max(payload, 16),
                     publishers=args.concurrency,
-                    workers=8,
+                    workers=workers,
                     batch_size=batch,
                 )
                 used = _cpu_used(cpu_start, _cpu_snapshot(raw_pids))
                 raw_cpu.append(used.get("raw client", 0.0) + used.get("nats-server", 0.0))
                 raw.append(result)
-                say(f"raw FastStream (pull batch {batch}): {result.msgs_per_s:.0f} msg/s")
+                say(
+                    f"{config.name}: raw FastStream ({result.shape}): {result.msgs_per_s:.0f} msg/s"
+                )
     return Report(
         args.checkouts,
         args.concurrency,
@@ -587,18 +674,50 @@ async def run(args: argparse.Namespace, say: Any) -> Report:
         startup,
         raw_cpu=raw_cpu,
         sqlite_inline=not args.sqlite_thread,
+        config=config,
     )
+
+
+async def run_configs(
+    args: argparse.Namespace, configs: Sequence[Configuration], say: Any
+) -> list[ConfigResult]:
+    """Each configuration in turn; a server that does not answer makes it unavailable."""
+    results: list[ConfigResult] = []
+    with kafka_broker(configs, say=say) as ready:
+        for config in ready:
+            reason = unavailable(config)
+            if reason is not None:
+                say(f"{config.name}: unavailable ({reason})")
+                results.append(ConfigResult(config, "unavailable", reason))
+                continue
+            try:
+                report = await run(args, say, config)
+            except Exception as exc:  # the platform did not start, a setup call failed...
+                say(f"{config.name}: failed: {type(exc).__name__}: {exc}")
+                results.append(ConfigResult(config, "failed", f"{type(exc).__name__}: {exc}"))
+                continue
+            results.append(ConfigResult(config, "measured", figures=report.figures()))
+    return results
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.checkout",
-        description="Concurrent checkouts on the embedded platform vs raw FastStream.",
+        description="Concurrent checkouts on the platform vs raw FastStream on the same broker, "
+        "on the embedded default or side by side on several brokers and databases.",
     )
     parser.add_argument("--checkouts", type=int, default=200, help="measured checkouts")
     parser.add_argument("--concurrency", type=int, default=20, help="concurrent shoppers")
     parser.add_argument("--warmup", type=int, default=20, help="unmeasured checkouts first")
     parser.add_argument("--timeout", type=float, default=120.0, help="per-checkout deadline (s)")
+    parser.add_argument(
+        "--configs",
+        default=None,
+        help="comma-separated configurations to run one after the other and print side by side: "
+        + ", ".join(known_names())
+        + " (servers as in scripts/conformance.sh; PG_URL and KAFKA_URL override). "
+        "Default: the embedded run alone",
+    )
     parser.add_argument("--data-dir", type=Path, default=None, help="keep the stores here")
     parser.add_argument("--log-level", default="WARNING", help="log level of the processes")
     parser.add_argument(
@@ -611,12 +730,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.checkouts < 1 or args.concurrency < 1 or args.warmup < 0 or args.timeout <= 0:
         parser.error("--checkouts and --concurrency must be ≥ 1, --warmup ≥ 0, --timeout > 0")
+    configs: list[Configuration] | None = None
+    if args.configs is not None:
+        try:
+            configs = parse_configs(args.configs)
+        except ValueError as exc:
+            parser.error(f"--configs: {exc}")
 
     console = Console(stderr=True)
 
     def say(text: str) -> None:
         console.print(text, highlight=False, markup=False)
 
+    if configs is not None:
+        return _main_side_by_side(args, configs, say)
     try:
         report = asyncio.run(run(args, say))
     except KeyboardInterrupt:
@@ -632,6 +759,50 @@ def main(argv: list[str] | None = None) -> int:
         if figures["first_errors"]:
             say("first errors: " + "; ".join(figures["first_errors"]))
     return 0
+
+
+def _main_side_by_side(args: argparse.Namespace, configs: Sequence[Configuration], say: Any) -> int:
+    load_before = _load_average()
+    try:
+        results = asyncio.run(run_configs(args, configs, say))
+    except KeyboardInterrupt:
+        return 130
+    load_after = _load_average()
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "configurations": [r.as_dict() for r in results],
+                    "load_average_before": load_before,
+                    "load_average_after": load_after,
+                },
+                indent=2,
+            )
+        )
+    else:
+        wide = Console(width=max(100, 48 + 26 * len(results)))  # a column per configuration
+        wide.print(
+            side_by_side(
+                results,
+                f"Checkout benchmark: {args.checkouts} checkouts, concurrency {args.concurrency}",
+            )
+        )
+        for result in results:
+            if result.reason:
+                say(f"{result.config.name}: {result.status}: {result.reason}")
+            elif result.figures and result.figures["first_errors"]:
+                say(
+                    f"{result.config.name}: first errors: "
+                    + "; ".join(result.figures["first_errors"])
+                )
+        if load_before and load_after:
+            say(
+                "load average (1, 5, 15 min) before: "
+                + ", ".join(f"{x:.2f}" for x in load_before)
+                + "; after: "
+                + ", ".join(f"{x:.2f}" for x in load_after)
+            )
+    return 1 if any(r.status == "failed" for r in results) else 0
 
 
 if __name__ == "__main__":
