@@ -32,6 +32,7 @@ __all__ = ["WORKER_ENV", "Worker", "WorkerFailed", "workers_enabled"]
 WORKER_ENV = "GENERATOR_WORKER"
 _OFF = frozenset({"0", "off", "false", "no"})
 _SHM = "/dev/shm"
+_MAX_FD = 65536
 
 
 class WorkerFailed(Exception):
@@ -141,11 +142,14 @@ class Worker:
         results, self._results = self._results, None
         try:
             data = _read_all(results)
-        except OSError as exc:
-            raise WorkerFailed(f"cannot read the worker's result: {exc}") from exc
-        finally:
+        except BaseException as exc:  # interrupted: the helper is not waited for, but stopped
             os.close(results)
-            self._reap(kill=False)
+            self._reap(kill=True)
+            if isinstance(exc, OSError):
+                raise WorkerFailed(f"cannot read the worker's result: {exc}") from exc
+            raise
+        os.close(results)
+        self._reap(kill=False)  # the end of its output: it is leaving
         if self._status is None or not os.WIFEXITED(self._status):
             raise WorkerFailed(f"the worker ended abnormally (status {self._status})")
         if os.WEXITSTATUS(self._status) != 0 or not data:
@@ -203,6 +207,12 @@ def _serve(  # pragma: no cover - runs in the helper, measured through the paren
     try:
         for fd in parents:
             os.close(fd)
+        # Other inherited descriptors too: a pipe end of another worker held open here would
+        # keep that worker from ever seeing the end of its request.
+        low, high = sorted((requests, results))
+        os.closerange(3, low)
+        os.closerange(low + 1, high)
+        os.closerange(high + 1, _MAX_FD)
         import gc
 
         gc.disable()  # a short life that keeps almost everything it makes

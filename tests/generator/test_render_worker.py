@@ -181,6 +181,25 @@ def test_worker_returns_values_and_raises_the_jobs_errors() -> None:
             worker.submit(divmod, 1, 1)  # one job per worker
 
 
+def test_two_workers_started_together_do_not_wait_for_each_other() -> None:
+    def too_long(*_: object) -> NoReturn:
+        raise AssertionError("a worker waited for the other one's pipe")
+
+    previous = signal.signal(signal.SIGALRM, too_long)
+    signal.alarm(60)
+    try:
+        with Worker.start() as first, Worker.start() as second:
+            # `second` was forked while `first` still waited for its job: it must not hold
+            # `first`'s request pipe open, or `first` would never see the end of its request.
+            first.submit(divmod, 7, 2)
+            assert first.result() == (3, 1)
+            second.submit(divmod, 9, 4)
+            assert second.result() == (2, 1)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def test_workers_can_be_switched_off(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(WORKER_ENV, "off")
     assert not workers_enabled()
