@@ -727,6 +727,9 @@ def main(argv: list[str] | None = None) -> int:
         "runtime's mode before calls that need not wait ran on the event loop",
     )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument(
+        "--json-file", type=Path, default=None, help="also write the figures as JSON to this file"
+    )
     args = parser.parse_args(argv)
     if args.checkouts < 1 or args.concurrency < 1 or args.warmup < 0 or args.timeout <= 0:
         parser.error("--checkouts and --concurrency must be ≥ 1, --warmup ≥ 0, --timeout > 0")
@@ -752,6 +755,8 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"benchmark failed: {type(exc).__name__}: {exc}", markup=False)
         return 1
     figures = report.figures()
+    if args.json_file is not None:
+        args.json_file.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
     if args.json:
         print(json.dumps(figures, indent=2))
     else:
@@ -768,17 +773,17 @@ def _main_side_by_side(args: argparse.Namespace, configs: Sequence[Configuration
     except KeyboardInterrupt:
         return 130
     load_after = _load_average()
+    document = {
+        "checkouts": args.checkouts,
+        "concurrency": args.concurrency,
+        "configurations": [r.as_dict() for r in results],
+        "load_average_before": load_before,
+        "load_average_after": load_after,
+    }
+    if args.json_file is not None:
+        args.json_file.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "configurations": [r.as_dict() for r in results],
-                    "load_average_before": load_before,
-                    "load_average_after": load_after,
-                },
-                indent=2,
-            )
-        )
+        print(json.dumps(document, indent=2))
     else:
         wide = Console(width=max(100, 48 + 26 * len(results)))  # a column per configuration
         wide.print(

