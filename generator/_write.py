@@ -16,6 +16,7 @@ import json
 import os
 import secrets
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -139,25 +140,36 @@ def check_output_folder(out: Path, *, catalog_root: Path, protected: Iterable[Pa
     return target
 
 
-def _safe_path(root: Path, relative: str, checked: set[Path] | None = None) -> Path:
+def _plain_parts(relative: str) -> tuple[str, ...]:
+    """The parts of `relative` (as `PurePosixPath` reads them), refusing anything not plain."""
+    parts = tuple(relative.split("/"))
+    if not all(p and p != "." and p != ".." for p in parts):  # a rare spelling: the slow way
+        pure = PurePosixPath(relative)
+        parts = pure.parts
+        if pure.is_absolute() or not parts or any(p in ("..", "", ".") for p in parts):
+            raise OutputError(f"refusing to write {relative!r}: not a plain relative path")
+    return parts
+
+
+def _safe_path(root: Path, relative: str, checked: set[str] | None = None) -> Path:
     """`root/relative`, refusing absolute paths, ``..`` and symbolic links on the way.
 
     `checked` holds folders already found to be real folders (or absent) in this run, so a
-    folder of thousands of files is examined once, not once per file.
+    folder of thousands of files is examined once, not once per file. Plain strings, not
+    `Path`s, on the way: for thousands of files, building paths would cost more than checking.
     """
-    pure = PurePosixPath(relative)
-    if pure.is_absolute() or not pure.parts or any(p in ("..", "", ".") for p in pure.parts):
-        raise OutputError(f"refusing to write {relative!r}: not a plain relative path")
-    path = root.joinpath(*pure.parts)
-    current = root
-    for part in pure.parts:
-        current = current / part
+    parts = _plain_parts(relative)
+    current = str(root)
+    last = len(parts) - 1
+    for number, part in enumerate(parts):
+        current = os.path.join(current, part)
         if checked is not None and current in checked:
             continue
-        if current.is_symlink():
+        if os.path.islink(current):
             raise OutputError(f"refusing to write through the symbolic link {current}")
-        if checked is not None and current != path:
+        if checked is not None and number != last:
             checked.add(current)
+    path = Path(current)
     # Plain parts and no link on the way already keep `path` inside `root`; resolving checks
     # it once more (an unchecked folder could still have been swapped for a link meanwhile).
     if checked is None and not path.resolve().is_relative_to(root):
@@ -181,12 +193,25 @@ def _atomic_write(path: Path, data: bytes, made: set[Path] | None = None) -> Non
 
 
 def _same_bytes(path: Path, data: bytes) -> bool:
+    """True when `path` is a regular file (not a link) holding exactly `data`.
+
+    One open, one fstat and at most one read: the size answers for most changed files, and a
+    regeneration that changes little compares thousands of files.
+    """
     try:
-        if path.stat().st_size != len(data):  # most changed files differ in size: no read
-            return False
-        return path.is_file() and path.read_bytes() == data
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
     except OSError:
         return False
+    try:
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode) or status.st_size != len(data):
+            return False
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            return handle.read(len(data) + 1) == data
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -207,7 +232,7 @@ def _write_new_folder(files: Mapping[str, str], root: Path) -> WriteReport | Non
     staging.mkdir()
     try:
         report = WriteReport()
-        checked: set[Path] = set()
+        checked: set[str] = set()
         made: set[Path] = {staging}
         ordered = sorted(p for p in files if p != MANIFEST)
         for relative in [*ordered, *([MANIFEST] if MANIFEST in files else [])]:
@@ -243,7 +268,7 @@ def write_output(files: Mapping[str, str], out: Path, *, catalog_root: Path) -> 
     previous = manifest_hashes(read_manifest(root)) if root.is_dir() else {}
     report = WriteReport()
     root.mkdir(parents=True, exist_ok=True)
-    checked: set[Path] = set()
+    checked: set[str] = set()
     made: set[Path] = set()
     ordered = sorted(p for p in files if p != MANIFEST)
     for relative in ordered:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 from render_fixture import rendered
@@ -12,6 +12,7 @@ from render_fixture import rendered
 from generator._write import (
     MANIFEST,
     OutputError,
+    _plain_parts,
     check_output_folder,
     expected_files,
     sha256,
@@ -132,3 +133,42 @@ def test_refuses_the_generator_package_itself(catalog_dir: Path) -> None:
         check_output_folder(package / "generated", catalog_root=catalog_dir)
     with pytest.raises(OutputError):
         check_output_folder(package.parent, catalog_root=catalog_dir)
+
+
+@pytest.mark.parametrize(
+    "relative",
+    [
+        "a.py",
+        "messages/m.py",
+        "./a.py",
+        "a//b.py",
+        "a/./b.py",
+        "a/",
+        "",
+        ".",
+        "..",
+        "a/../b.py",
+        "/etc/x.py",
+        "//x.py",
+        "a\\b.py",
+    ],
+)
+def test_plain_parts_read_paths_as_pure_posix_paths_do(relative: str) -> None:
+    pure = PurePosixPath(relative)
+    refused = pure.is_absolute() or not pure.parts or any(p in ("..", ".") for p in pure.parts)
+    if refused:
+        with pytest.raises(OutputError):
+            _plain_parts(relative)
+    else:
+        assert _plain_parts(relative) == pure.parts
+
+
+def test_a_same_size_hand_edit_is_rewritten(tmp_path: Path, catalog_dir: Path) -> None:
+    out = tmp_path / "gen"
+    files = {"a.py": "x = 1\n", "pkg/b.py": "y = 2\n", MANIFEST: EMPTY}
+    write_output(files, out, catalog_root=catalog_dir)
+    (out / "pkg" / "b.py").write_text("y = 3\n")  # same size, other bytes
+    report = write_output(files, out, catalog_root=catalog_dir)
+    assert report.written == ["pkg/b.py"]
+    assert sorted(report.unchanged) == sorted([MANIFEST, "a.py"])
+    assert (out / "pkg" / "b.py").read_text() == "y = 2\n"
