@@ -234,11 +234,19 @@ def generate(
     `worker`: where the model batch runs, see `render_folder`.
     """
     catalog_path, out_path = Path(catalog), Path(out)
-    rendered = render_folder(catalog_path, out_path, cache=cache, worker=worker)
+    own = cache is None
+    if cache is None:
+        cache = Cache.for_catalog(catalog_path)
+        cache.background = True  # new entries are stored while the folder is written
     try:
-        report = write_output(rendered.files, out_path, catalog_root=catalog_path)
-    except OutputError as exc:
-        raise GenerateError(str(exc), 2) from exc
+        rendered = render_folder(catalog_path, out_path, cache=cache, worker=worker)
+        try:
+            report = write_output(rendered.files, out_path, catalog_root=catalog_path)
+        except OutputError as exc:
+            raise GenerateError(str(exc), 2) from exc
+    finally:
+        if own:
+            cache.close()
     return Generated(out_path, report, rendered.result.warnings)
 
 

@@ -80,7 +80,8 @@ def dist_version(package: str, distribution: str) -> str:
 def _open(path: Path) -> Any:
     import sqlite3
 
-    db = sqlite3.connect(path, timeout=30)
+    # Used by one thread at a time: a background `flush` is waited for before any other use.
+    db = sqlite3.connect(path, timeout=30, check_same_thread=False)
     try:
         # Big pages and a memory map: a large catalog reads thousands of entries of several
         # kilobytes, which would otherwise be one read call per 4 KB page.
@@ -108,6 +109,8 @@ class Cache:
         self.misses = 0
         self._db: Any = None  # sqlite3.Connection once opened; False when it cannot be
         self._pending: dict[tuple[str, str], bytes] = {}
+        self.background = False  # see `flush`
+        self._writer: Any = None  # threading.Thread of a flush under way
 
     @classmethod
     def off(cls) -> Cache:
@@ -157,6 +160,7 @@ class Cache:
         return self._db or None
 
     def get(self, kind: str, key: str) -> str | None:
+        self._settle()
         pending = self._pending.get((kind, key))
         if pending is not None:
             self.hits += 1
@@ -184,8 +188,29 @@ class Cache:
             self._pending[(kind, key)] = text.encode("utf-8", "surrogatepass")
 
     def flush(self) -> None:
-        """Write the new entries in one transaction (quietly gives up when it cannot)."""
+        """Write the new entries in one transaction (quietly gives up when it cannot).
+
+        With `background` set, a thread writes them (SQLite and hashing let the interpreter
+        go meanwhile) and the next use of the cache, or `close`, waits for it: the owner of
+        the cache sets it when it closes the cache itself after other work (writing the
+        output folder), on the second core.
+        """
+        self._settle()
         pending, self._pending = self._pending, {}
+        if pending and self.background:
+            import threading
+
+            self._writer = threading.Thread(target=self._write, args=(pending,))
+            self._writer.start()
+            return
+        self._write(pending)
+
+    def _settle(self) -> None:
+        if self._writer is not None:
+            writer, self._writer = self._writer, None
+            writer.join()
+
+    def _write(self, pending: dict[tuple[str, str], bytes]) -> None:
         db = self._connection() if pending else None
         if db is None:
             return
@@ -200,7 +225,10 @@ class Cache:
             pass
 
     def close(self) -> None:
-        self.flush()
+        """Write what is left (waiting for a background flush), then close the database."""
+        self._settle()
+        pending, self._pending = self._pending, {}
+        self._write(pending)
         if self._db:
             self._db.close()
         self._db = None

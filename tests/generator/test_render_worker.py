@@ -354,3 +354,39 @@ def test_a_ruff_failure_reads_the_same_in_either_run() -> None:
     dropped = start_format({"pkg/ok.py": "x  =  1\n"})
     dropped.cancel()  # stops ruff, removes the folder
     dropped.cancel()
+
+
+# --- the cache written in the background while the output folder is ----------------------------
+
+
+def test_a_background_flush_stores_the_same_entries(tmp_path: Path) -> None:
+    catalog = GOLDEN / "full" / "catalog"
+    plain = Cache(tmp_path / "plain")
+    generate(catalog, out=tmp_path / "a" / "generated", cache=plain, worker=False)
+    plain.close()
+    later = Cache(tmp_path / "later")
+    later.background = True
+    generate(catalog, out=tmp_path / "b" / "generated", cache=later, worker=False)
+    later.close()  # waits for the thread
+    assert later._writer is None
+
+    def entries(folder: Path) -> list[tuple[str, str, str]]:
+        import sqlite3
+
+        with sqlite3.connect(folder / "entries.sqlite3") as db:
+            return sorted(db.execute("SELECT kind, key, sha256 FROM entry").fetchall())
+
+    assert entries(tmp_path / "later") == entries(tmp_path / "plain")
+    assert entries(tmp_path / "plain")
+    assert _tree(tmp_path / "b" / "generated") == _tree(tmp_path / "a" / "generated")
+
+
+def test_generate_flushes_its_own_cache_before_returning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path / "cache"))
+    monkeypatch.delenv(CACHE_ENV, raising=False)
+    generate(GOLDEN / "basic" / "catalog", out=tmp_path / "a" / "generated")
+    warm = Cache(tmp_path / "cache")
+    generate(GOLDEN / "basic" / "catalog", out=tmp_path / "b" / "generated", cache=warm)
+    assert warm.misses == 0 and warm.hits > 0
