@@ -206,7 +206,7 @@ class Stores:
             engine = self._engines.get(store)
             if engine is None:
                 engine = create_async_engine(
-                    self.url_of(store), pool_size=1, max_overflow=2, pool_pre_ping=True
+                    self.url_of(store), pool_size=1, max_overflow=0, pool_pre_ping=True
                 )
                 self._engines[store] = engine
         return StoreReader(store, engine, loop)
