@@ -14,8 +14,9 @@
 #                      relay), kill -9 of each system, every message three times, poison
 #                      messages, contention, Stripe faults; invariants no lost / no duplicated
 #
-# CONFIG is any of: embedded nats-pg rabbit-pg redis-pg kafka-pg (the default: all of them; PostgreSQL
-# for every store), or nats-sqlite rabbit-sqlite redis-sqlite kafka-sqlite (the broker alone, SQLite files as stores).
+# CONFIG is any of: embedded nats-pg rabbit-pg redis-pg kafka-pg (the default: all of them;
+# PostgreSQL for every store), or nats-sqlite rabbit-sqlite redis-sqlite kafka-sqlite (the
+# broker alone, SQLite files as stores).
 #   embedded   the default: embedded NATS (JetStream), one SQLite file per store
 #   nats-pg    NATS with JetStream on 127.0.0.1:4222 (or NATS_URL), PostgreSQL on 127.0.0.1:5432
 #   rabbit-pg  RabbitMQ on 127.0.0.1:5672 (guest/guest; or RABBIT_URL), PostgreSQL
