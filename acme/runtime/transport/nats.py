@@ -9,14 +9,18 @@ durable, which is NATS's way of sharing work inside a group. Requests use core N
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 import logging
 import re
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
 from faststream import AckPolicy
 from faststream.nats import JStream, NatsBroker, PullSub
-from nats.errors import NoRespondersError
+from nats.errors import ConnectionClosedError, NoRespondersError
 from nats.js.api import ConsumerConfig, StorageType, StreamConfig
 from nats.js.errors import BadRequestError, NotFoundError
 
@@ -30,6 +34,10 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 # Republishing the same outbox row (crash between publish and mark) within this window is
 # dropped by JetStream itself, thanks to the Nats-Msg-Id header.
 DUPLICATE_WINDOW_SECONDS = 120.0
+# A pull request lives this long on the server; an idle consumer renews it this often.
+PULL_EXPIRES_SECONDS = 5.0
+_STATUS = "Status"
+_PENDING_MESSAGES = "Nats-Pending-Messages"
 
 
 def stream_name(subject: str) -> str:
@@ -70,7 +78,9 @@ class NatsTransport(Transport):
             durable=durable_name(group, subject),
             # batch_size=1: nats-py raises a bare TimeoutError on idle multi-message fetches,
             # which FastStream logs as a crash; concurrency comes from max_workers instead.
-            pull_sub=PullSub(batch_size=1, timeout=5.0),
+            # what FastStream fetches with is replaced by `_pull_loop` below (pull requests
+            # kept open, messages handed over as they arrive); batch_size is its request size
+            pull_sub=PullSub(batch_size=1, timeout=PULL_EXPIRES_SECONDS),
             config=ConsumerConfig(
                 ack_wait=self.settings.ack_wait_seconds,
                 max_ack_pending=max(concurrency * 4, 64),
@@ -82,6 +92,9 @@ class NatsTransport(Transport):
             **doc,
         )
         sub(handler)
+        batch = max(1, concurrency)
+        # FastStream looks the task up on the instance when the subscriber starts.
+        sub._consume_pull = lambda cb: _pull_loop(sub, batch, cb, self.logger)
         return sub
 
     def _register_requests(self, subject: str, group: str, handler: Any, **doc: Any) -> Any:
@@ -164,3 +177,62 @@ class NatsTransport(Transport):
             return await self.broker.request(body, subject, headers=headers, timeout=timeout)
         except NoRespondersError:
             raise TimeoutError(f"no service answers requests on {subject!r}") from None
+
+
+async def _pull_loop(
+    sub: Any, batch: int, deliver: Callable[[Any], Awaitable[Any]], logger: logging.Logger
+) -> None:
+    """Consume a durable pull consumer with pull requests kept open on the server.
+
+    Replaces FastStream's fetch loop, which asks for one message per request (nats-py's
+    multi-message fetch holds the first message until the whole batch arrives or the request
+    expires, which an idle stream turns into seconds of latency). Here a request for `batch`
+    messages stays open for PULL_EXPIRES_SECONDS and every message is handed to `deliver`
+    (FastStream's worker queue: acks, redelivery and max_workers stay FastStream's) the moment
+    it arrives; a new request tops the open ones up once half of what was asked for has come.
+    `outstanding` counts messages asked for and not yet delivered: the server's 408 at expiry
+    says how many of a request were left over; when nothing at all arrives for longer than a
+    request lives (a reconnect lost the requests), they are taken as gone.
+    """
+    pull = sub.subscription  # nats-py JetStreamContext.PullSubscription
+    inbox = pull._sub
+    nc = pull._nc
+    expires_ns = int(PULL_EXPIRES_SECONDS * 1_000_000_000)
+    outstanding = 0
+    quiet_until = 0.0
+    while sub.running:
+        try:
+            if outstanding <= batch // 2:
+                wanted = batch - outstanding
+                request = {"batch": wanted, "expires": expires_ns}
+                await nc.publish(pull._nms, json.dumps(request).encode(), pull._deliver)
+                outstanding += wanted
+                quiet_until = time.monotonic() + PULL_EXPIRES_SECONDS + 1.0
+            try:
+                msg = await inbox.next_msg(timeout=max(0.05, quiet_until - time.monotonic()))
+            except TimeoutError:
+                outstanding = 0  # nothing, not even an expiry notice: the requests are gone
+                continue
+        except ConnectionClosedError:
+            return
+        except Exception as exc:  # disconnected, draining: FastStream's loop suppressed these
+            logger.debug("pull on %s failed: %s", pull._nms, exc)
+            outstanding = 0
+            await asyncio.sleep(1.0)
+            continue
+        headers = msg.headers
+        status = headers.get(_STATUS) if headers else None
+        if status is None:
+            outstanding = max(0, outstanding - 1)
+            await deliver(msg)
+            continue
+        quiet_until = max(quiet_until, time.monotonic() + 1.0)
+        pending = headers.get(_PENDING_MESSAGES) if headers else None
+        if status in ("408", "409") and pending is not None and pending.isdigit():
+            outstanding = max(0, outstanding - int(pending))
+        elif status != "100":  # idle heartbeats change nothing
+            # 404/409 without counts (consumer deleted, leader change): start over shortly
+            logger.debug("pull on %s: status %s %s", pull._nms, status, msg.data[:80])
+            outstanding = 0
+            if status != "408":
+                await asyncio.sleep(0.5)

@@ -1,0 +1,134 @@
+"""The NATS transport's own pull loop on the embedded NATS: pull requests stay open, messages
+are handed over as they arrive, expired requests are renewed, max_workers still holds."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+from acme.runtime.settings import Settings
+from acme.runtime.transport import Delivery, Transport, create_transport
+from acme.runtime.transport import nats as nats_transport
+
+from .helpers import raw_publisher, wait_for, with_broker
+
+
+def _subject() -> str:
+    # a subject (and so a durable) of its own per test: the module shares one server
+    return f"pulltest.events.t{uuid.uuid4().hex[:12]}"
+
+
+async def _consumer(
+    url: str, settings: Settings, subject: str, *, hold: float = 0.0
+) -> tuple[Transport, list[Delivery], list[int]]:
+    got: list[Delivery] = []
+    running = [0, 0]  # now, most at once
+
+    async def on_message(delivery: Delivery) -> None:
+        running[0] += 1
+        running[1] = max(running[1], running[0])
+        try:
+            if hold:
+                await asyncio.sleep(hold)
+            got.append(delivery)
+            await delivery.ack()
+        finally:
+            running[0] -= 1
+
+    transport = create_transport(url, settings)
+    transport.subscribe(subject, "pull-test", on_message)
+    await transport.start()
+    return transport, got, running
+
+
+async def _publish(producer: Transport, subject: str, count: int) -> list[str]:
+    ids = [str(uuid.uuid4()) for _ in range(count)]
+    for message_id in ids:
+        await producer.publish(subject, b"{}", {"message-id": message_id}, dedupe_id=message_id)
+    return ids
+
+
+async def test_a_burst_larger_than_the_pull_batch_arrives_once_within_max_workers(
+    settings: Settings, nats_url: str
+) -> None:
+    configured = with_broker(settings, nats_url)  # consumer_concurrency=4
+    subject = _subject()
+    producer = await raw_publisher(nats_url, configured)
+    consumer, got, running = await _consumer(nats_url, configured, subject, hold=0.01)
+    try:
+        ids = await _publish(producer, subject, 40)
+        await wait_for(lambda: len(got) >= 40)
+        await asyncio.sleep(0.2)  # nothing more may come
+        assert sorted(d.headers["message-id"] for d in got) == sorted(ids)
+        assert all(d.delivery_count == 1 for d in got)
+        assert 1 <= running[1] <= configured.consumer_concurrency
+    finally:
+        await consumer.close()
+        await producer.close()
+
+
+async def test_one_message_is_not_held_back_until_its_pull_request_expires(
+    settings: Settings, nats_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A request for several messages stays open far longer than the test waits: the single
+    # message published into it must be handed over on arrival, not when the batch is full.
+    monkeypatch.setattr(nats_transport, "PULL_EXPIRES_SECONDS", 60.0)
+    configured = with_broker(settings, nats_url)
+    subject = _subject()
+    producer = await raw_publisher(nats_url, configured)
+    consumer, got, _ = await _consumer(nats_url, configured, subject)
+    try:
+        await asyncio.sleep(0.3)  # the consumer is idle, its pull request open
+        [message_id] = await _publish(producer, subject, 1)
+        await wait_for(lambda: len(got) == 1, timeout=10.0)
+        assert got[0].headers["message-id"] == message_id
+    finally:
+        await consumer.close()
+        await producer.close()
+
+
+async def test_an_idle_consumer_renews_its_expired_pull_requests(
+    settings: Settings, nats_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(nats_transport, "PULL_EXPIRES_SECONDS", 0.2)
+    configured = with_broker(settings, nats_url)
+    subject = _subject()
+    producer = await raw_publisher(nats_url, configured)
+    consumer, got, _ = await _consumer(nats_url, configured, subject)
+    try:
+        await asyncio.sleep(1.0)  # several requests expire (408 with their pending count)
+        ids = await _publish(producer, subject, 6)
+        await wait_for(lambda: len(got) >= 6)
+        assert sorted(d.headers["message-id"] for d in got) == sorted(ids)
+    finally:
+        await consumer.close()
+        await producer.close()
+
+
+async def test_a_nacked_message_comes_back_through_the_open_requests(
+    settings: Settings, nats_url: str
+) -> None:
+    configured = with_broker(settings, nats_url)
+    subject = _subject()
+    producer = await raw_publisher(nats_url, configured)
+    counts: list[int | None] = []
+
+    async def on_message(delivery: Delivery) -> None:
+        counts.append(delivery.delivery_count)
+        if len(counts) == 1:
+            await delivery.nack()
+        else:
+            await delivery.ack()
+
+    consumer = create_transport(nats_url, configured)
+    consumer.subscribe(subject, "pull-test", on_message)
+    await consumer.start()
+    try:
+        await _publish(producer, subject, 1)
+        await wait_for(lambda: len(counts) >= 2)
+        assert counts[:2] == [1, 2]
+    finally:
+        await consumer.close()
+        await producer.close()
