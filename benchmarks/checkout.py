@@ -64,6 +64,7 @@ from rich.console import Console
 from rich.table import Table
 
 from acme.client import AcmeClient, ClientError, DeliveryAddress, Shopper
+from acme.runtime.process import event_loop_factory
 from acme.runtime.settings import broker_kind
 from benchmarks.configs import (
     Configuration,
@@ -748,7 +749,8 @@ def main(argv: list[str] | None = None) -> int:
     if configs is not None:
         return _main_side_by_side(args, configs, say)
     try:
-        report = asyncio.run(run(args, say))
+        with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+            report = runner.run(run(args, say))
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # the platform did not start, a setup call failed...
@@ -769,7 +771,8 @@ def main(argv: list[str] | None = None) -> int:
 def _main_side_by_side(args: argparse.Namespace, configs: Sequence[Configuration], say: Any) -> int:
     load_before = _load_average()
     try:
-        results = asyncio.run(run_configs(args, configs, say))
+        with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+            results = runner.run(run_configs(args, configs, say))
     except KeyboardInterrupt:
         return 130
     load_after = _load_average()
