@@ -280,7 +280,11 @@ class Stores:
                 self.settings.data_dir.mkdir(parents=True, exist_ok=True)
             else:
                 await _create_database_if_missing(url)
-            engine = _make_engine(url, inline=self.settings.sqlite_inline)
+            engine = _make_engine(
+                url,
+                inline=self.settings.sqlite_inline,
+                pool=(self.settings.database_pool_size, self.settings.database_max_overflow),
+            )
             try:
                 await _apply_schema(engine, ddl, metadata, store)
             except BaseException:
@@ -397,9 +401,10 @@ def _waiting(
             connection.execute("PRAGMA busy_timeout=0")
 
 
-def _make_engine(url: str, *, inline: bool = False) -> AsyncEngine:
+def _make_engine(url: str, *, inline: bool = False, pool: tuple[int, int] = (5, 10)) -> AsyncEngine:
     if not url.startswith("sqlite"):
-        return create_async_engine(url, pool_pre_ping=True)
+        size, overflow = pool
+        return create_async_engine(url, pool_pre_ping=True, pool_size=size, max_overflow=overflow)
     # Every transaction ends in an explicit commit or rollback, so the pool's extra rollback
     # on check-in (a thread round trip per transaction with aiosqlite) is not needed.
     # LIFO: writers take turns (one at a time), so the connection just returned serves the

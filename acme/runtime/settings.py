@@ -69,6 +69,16 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL template with {store}, e.g. "
         "postgresql+asyncpg://postgres@127.0.0.1:5432/acme_{store}; unset = SQLite files.",
     )
+    database_pool_size: int = Field(
+        default=5,
+        ge=1,
+        description="Connections each process keeps per store on a database server "
+        "(every process of `acme up` has its own pools: 15 processes with the defaults can "
+        "hold more than PostgreSQL's default 100 max_connections).",
+    )
+    database_max_overflow: int = Field(
+        default=10, ge=0, description="Connections beyond the pool size while busy."
+    )
     catalog_module: str = Field(
         default="generated.catalog", description="Module holding the generated registry."
     )
