@@ -238,8 +238,8 @@ def _child_env(data_dir: Path, backends: Backends) -> dict[str, str]:
             "ACME_DATA_DIR": str(data_dir),
             "ACME_ADMIN_EMAIL": ADMIN_EMAIL,
             "ACME_ADMIN_PASSWORD": ADMIN_PASSWORD,
-            **FAULT_ENV,
             **backends.env(),
+            **FAULT_ENV,
         }
     )
     return env
