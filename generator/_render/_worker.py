@@ -24,6 +24,7 @@ import pickle
 import signal
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -33,6 +34,7 @@ WORKER_ENV = "GENERATOR_WORKER"
 _OFF = frozenset({"0", "off", "false", "no"})
 _SHM = "/dev/shm"
 _MAX_FD = 65536
+_STOP_SECONDS = 5.0  # a stopped helper cleans up within this, or is killed
 
 
 class WorkerFailed(Exception):
@@ -176,11 +178,11 @@ class Worker:
 
     def _reap(self, *, kill: bool) -> None:
         if self._status is None:
-            if kill:
-                with contextlib.suppress(OSError):
-                    os.kill(self.pid, signal.SIGKILL)
             try:
-                _, self._status = os.waitpid(self.pid, 0)
+                if kill:
+                    self._stop()
+                if self._status is None:
+                    _, self._status = os.waitpid(self.pid, 0)
             except ChildProcessError:
                 self._status = -1
         if self._job_file is not None:
@@ -188,11 +190,33 @@ class Worker:
                 os.unlink(self._job_file)
             self._job_file = None
 
+    def _stop(self) -> None:
+        """Ask the helper to stop (it removes its temporary files), then force it."""
+        with contextlib.suppress(OSError):
+            os.kill(self.pid, signal.SIGTERM)
+        deadline = time.monotonic() + _STOP_SECONDS
+        while time.monotonic() < deadline:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self._status = status
+                return
+            time.sleep(0.002)
+        with contextlib.suppress(OSError):
+            os.kill(self.pid, signal.SIGKILL)
+
     def __enter__(self) -> Worker:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _Stopped(BaseException):
+    """The parent no longer wants the helper's result (SIGTERM)."""
+
+
+def _stopped(signum: int, frame: object) -> None:  # pragma: no cover - in the helper
+    raise _Stopped
 
 
 def _serve(  # pragma: no cover - runs in the helper, measured through the parent's tests
@@ -216,6 +240,7 @@ def _serve(  # pragma: no cover - runs in the helper, measured through the paren
         import gc
 
         gc.disable()  # a short life that keeps almost everything it makes
+        signal.signal(signal.SIGTERM, _stopped)  # unwinds: temporary folders are removed
         if job is not None:
             os.close(requests)
             function, args = job

@@ -8,6 +8,8 @@ import os
 import re
 import shutil
 import signal
+import tempfile
+import time
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -116,8 +118,23 @@ def test_a_worker_killed_mid_batch_is_replaced_by_this_process() -> None:
     worker = datamodel.start_model_worker()
     assert worker is not None
     pending = datamodel.start_models(SCHEMAS, NAMES, worker=worker)
-    os.kill(worker.pid, signal.SIGKILL)
+    os.kill(worker.pid, signal.SIGTERM)
     assert pending.result() == expected
+
+
+def test_a_cancelled_batch_leaves_no_temporary_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the worker inherits it
+    for mid_batch in (False, True):
+        worker = datamodel.start_model_worker()
+        assert worker is not None
+        pending = datamodel.start_models(SCHEMAS, NAMES, worker=worker)
+        deadline = time.monotonic() + 30
+        while mid_batch and not any(tmp_path.iterdir()) and time.monotonic() < deadline:
+            time.sleep(0.001)  # until the worker has made its folder of schemas
+        pending.cancel()
+        assert [p.name for p in tmp_path.iterdir()] == []
 
 
 def test_an_unexpected_error_in_the_worker_is_retried_here() -> None:
