@@ -57,6 +57,9 @@ def test_external_configurations_take_urls_from_the_environment() -> None:
     assert kafka.broker_url == "kafka://k.example:19092"
     assert kafka.database_url is None
     assert kafka.broker_kind == "kafka"
+    own_keyspace = configuration("redis-sqlite", env={"REDIS_URL": "redis://127.0.0.1:6379/13"})
+    assert own_keyspace.broker_url == "redis://127.0.0.1:6379/13"
+    assert configuration("nats-pg", env={}).broker_url == "nats://127.0.0.1:4222"
 
 
 def test_parse_keeps_order_and_drops_repeats() -> None:
