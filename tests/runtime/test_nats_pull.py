@@ -132,3 +132,21 @@ async def test_a_nacked_message_comes_back_through_the_open_requests(
     finally:
         await consumer.close()
         await producer.close()
+
+
+async def test_publishing_declares_a_stream_deleted_under_it_again(
+    settings: Settings, nats_url: str
+) -> None:
+    configured = with_broker(settings, nats_url)
+    subject = f"pullgone{uuid.uuid4().hex[:8]}.events.created"
+    producer = await raw_publisher(nats_url, configured)
+    try:
+        await _publish(producer, subject, 1)  # declares the stream
+        js = producer.broker.config.connection_state.stream
+        name = nats_transport.stream_name(subject)
+        await js.delete_stream(name)
+        await _publish(producer, subject, 1)  # no stream answers: declared again, sent once
+        info = await js.stream_info(name)
+        assert info.state.messages == 1
+    finally:
+        await producer.close()

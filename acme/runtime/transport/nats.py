@@ -21,8 +21,9 @@ from typing import Any, ClassVar
 from faststream import AckPolicy
 from faststream.nats import JStream, NatsBroker, PullSub
 from nats.errors import ConnectionClosedError, NoRespondersError
+from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, StorageType, StreamConfig
-from nats.js.errors import BadRequestError, NotFoundError
+from nats.js.errors import BadRequestError, NoStreamResponseError, NotFoundError
 
 from acme.runtime.settings import BrokerKind
 from acme.runtime.transport.base import RPC_PREFIX, Transport, raw_body
@@ -162,13 +163,26 @@ class NatsTransport(Transport):
         await self._ensure_stream(name)
         if dedupe_id:
             headers["Nats-Msg-Id"] = dedupe_id
+        js = self.broker.config.connection_state.stream
+        if not isinstance(js, JetStreamContext):
+            # FastStream's test broker (acme.runtime.testing.in_memory) routes its own path
+            await self._publish_via_faststream(subject, body, headers, name)
+            return
+        # Straight through nats-py's JetStream context: FastStream's publish path (command
+        # object, publisher middlewares, codec, a correlation_id header of its own) adds
+        # nothing here; the body is bytes already and the headers are the runtime's.
         try:
-            await self.broker.publish(body, subject, headers=headers, stream=name, timeout=5.0)
-        except (NoRespondersError, NotFoundError):
+            await js.publish(subject, body, timeout=5.0, stream=name, headers=headers)
+        except (NoStreamResponseError, NoRespondersError, NotFoundError):
             # The stream vanished (deleted by an operator, broker reset): declare and retry once.
             self._streams.discard(name)
             await self._ensure_stream(name)
-            await self.broker.publish(body, subject, headers=headers, stream=name, timeout=5.0)
+            await js.publish(subject, body, timeout=5.0, stream=name, headers=headers)
+
+    async def _publish_via_faststream(
+        self, subject: str, body: bytes, headers: dict[str, str], name: str
+    ) -> None:
+        await self.broker.publish(body, subject, headers=headers, stream=name, timeout=5.0)
 
     async def _request(
         self, subject: str, body: bytes, headers: dict[str, str], timeout: float
