@@ -197,6 +197,9 @@ _HOP_BY_HOP = {
     b"upgrade",
 }
 CORRELATION_HEADER = "x-correlation-id"
+# Upstream answers of known length up to this size are relayed in one piece; larger ones and
+# those without a length stream through.
+_BUFFERED_MAX = 256 * 1024
 _HTTP_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 
@@ -263,10 +266,25 @@ def create_gateway(
     """The gateway ASGI app. `client` is injectable so tests can use `httpx.MockTransport`."""
     http = client or default_client()
     owns_client = client is None
+    # One pool per upstream system when the gateway owns its clients: httpcore checks every
+    # pooled connection (a readability poll of each idle socket) on each request, so a shared
+    # pool makes a request to one system pay for the connections kept to all the others.
+    pools: dict[str, httpx.AsyncClient] = {}
+
+    def upstream_client(base_url: str) -> httpx.AsyncClient:
+        if not owns_client:
+            return http
+        pool = pools.get(base_url)
+        if pool is None:
+            pool = pools[base_url] = default_client()
+        return pool
 
     async def close_client() -> None:
         if owns_client:
             await http.aclose()
+            for pool in list(pools.values()):
+                await pool.aclose()
+            pools.clear()
 
     app = FastAPI(
         title=title,
@@ -309,13 +327,16 @@ def create_gateway(
 
     @app.api_route("/{_path:path}", methods=_HTTP_METHODS, include_in_schema=False)
     async def forward(request: Request) -> Response:
-        return await _forward(request, table, directory, http)
+        return await _forward(request, table, directory, upstream_client)
 
     return app
 
 
 async def _forward(
-    request: Request, table: RouteTable, directory: Directory, http: httpx.AsyncClient
+    request: Request,
+    table: RouteTable,
+    directory: Directory,
+    clients: Callable[[str], httpx.AsyncClient],
 ) -> Response:
     # Match on the raw (still percent-encoded) path so an encoded '/' stays inside one segment.
     raw_path = request.scope.get("raw_path") or request.url.path.encode()
@@ -351,6 +372,7 @@ async def _forward(
         return response
 
     correlation_id = request.headers.get(CORRELATION_HEADER) or str(uuid.uuid4())
+    http = clients(status.url)
     url = status.url.rstrip("/") + path
     query = request.scope.get("query_string", b"")
     if query:
@@ -385,6 +407,29 @@ async def _forward(
         response.headers["retry-after"] = "1"
         return response
 
+    length = upstream.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) <= _BUFFERED_MAX:
+        # A small body of known length (every JSON answer): read it and answer in one piece,
+        # cheaper than relaying it as a stream of ASGI messages with a background close.
+        try:
+            # raw: a compressed answer passes through as the system encoded it
+            body = b"".join([chunk async for chunk in upstream.aiter_raw()])
+        except httpx.TransportError as exc:
+            return problem(
+                502,
+                "Bad Gateway",
+                f"{system} broke off its answer to {request.method} {instance}: "
+                f"{type(exc).__name__}: {exc}",
+                instance=instance,
+                system=system,
+            )
+        finally:
+            await upstream.aclose()
+        buffered = Response(body, status_code=upstream.status_code)
+        buffered.raw_headers = _response_headers(
+            upstream, correlation_id, drop_length=request.method == "HEAD"
+        )
+        return buffered
     streamed = StreamingResponse(
         upstream.aiter_raw(),
         status_code=upstream.status_code,
