@@ -958,7 +958,10 @@ def demo_review(
                 _say("fewer than 3 flags: the review stays published")
                 return
             page = await _poll(
-                reviews, lambda p: not shown(p), timeout=timeout, what="the takedown"
+                reviews,
+                lambda p: not shown(p) and not p.review_count,  # the rating cache follows
+                timeout=timeout,
+                what="the takedown",
             )
             _Io.out.print(_reviews_table("Taken down after 3 flags (re-moderated, rejected)", page))
             hit = await _poll(
