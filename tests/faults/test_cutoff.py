@@ -9,6 +9,7 @@ from pathlib import Path
 
 import nats
 import pytest
+from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
 
 from acme.runtime.embedded_nats import EmbeddedNats
@@ -38,7 +39,7 @@ async def test_outage_drops_connections_refuses_new_ones_then_relays(server: str
     try:
         got: asyncio.Queue[bytes] = asyncio.Queue()
 
-        async def on_message(msg: nats.aio.msg.Msg) -> None:
+        async def on_message(msg: Msg) -> None:
             await got.put(msg.data)
 
         await nc.subscribe("cutoff.test", cb=on_message)
