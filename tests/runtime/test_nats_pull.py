@@ -150,3 +150,57 @@ async def test_publishing_declares_a_stream_deleted_under_it_again(
         assert info.state.messages == 1
     finally:
         await producer.close()
+
+
+async def test_stop_consuming_waits_for_the_messages_being_handled(
+    settings: Settings, nats_url: str
+) -> None:
+    configured = with_broker(settings, nats_url)
+    subject = _subject()
+    producer = await raw_publisher(nats_url, configured)
+    started = asyncio.Event()
+    finished: list[str] = []
+
+    async def on_message(delivery: Delivery) -> None:
+        started.set()
+        await asyncio.sleep(0.3)
+        await delivery.ack()
+        finished.append(delivery.headers["message-id"])
+
+    consumer = create_transport(nats_url, configured)
+    consumer.subscribe(subject, "pull-test", on_message)
+    await consumer.start()
+    try:
+        [message_id] = await _publish(producer, subject, 1)
+        await asyncio.wait_for(started.wait(), 10.0)
+        await consumer.stop_consuming()
+        assert finished == [message_id]
+    finally:
+        await consumer.close()
+        await producer.close()
+
+
+async def test_a_callback_that_raises_has_its_message_redelivered(
+    settings: Settings, nats_url: str
+) -> None:
+    configured = with_broker(settings, nats_url)
+    subject = _subject()
+    producer = await raw_publisher(nats_url, configured)
+    counts: list[int | None] = []
+
+    async def on_message(delivery: Delivery) -> None:
+        counts.append(delivery.delivery_count)
+        if len(counts) == 1:
+            raise RuntimeError("a runtime bug")
+        await delivery.ack()
+
+    consumer = create_transport(nats_url, configured)
+    consumer.subscribe(subject, "pull-test", on_message)
+    await consumer.start()
+    try:
+        await _publish(producer, subject, 1)
+        await wait_for(lambda: len(counts) >= 2)
+        assert counts[:2] == [1, 2]
+    finally:
+        await consumer.close()
+        await producer.close()

@@ -38,6 +38,7 @@ __all__ = [
     "RequestCallback",
     "SubscriptionInfo",
     "Transport",
+    "str_headers",
 ]
 
 # Request subjects live under their own prefix: on NATS a subject captured by a JetStream
@@ -108,7 +109,8 @@ async def raw_body(message: Any) -> Any:
     return message.body
 
 
-def _str_headers(headers: Mapping[str, Any] | None) -> dict[str, str]:
+def str_headers(headers: Mapping[str, Any] | None) -> dict[str, str]:
+    """Broker headers as text (bytes values decoded as UTF-8)."""
     if not headers:
         return {}
     out: dict[str, str] = {}
@@ -207,7 +209,7 @@ class Transport(ABC):
             delivery = Delivery(
                 subject=subject,
                 body=body if isinstance(body, bytes) else bytes(message.body),
-                headers=_str_headers(message.headers),
+                headers=str_headers(message.headers),
                 delivery_count=self._delivery_count(message),
                 _ack=message.ack,
                 _nack=message.nack,
@@ -236,7 +238,7 @@ class Transport(ABC):
             delivery = Delivery(
                 subject=subject,
                 body=body if isinstance(body, bytes) else bytes(message.body),
-                headers=_str_headers(message.headers),
+                headers=str_headers(message.headers),
             )
             try:
                 reply = await callback(delivery)
@@ -351,7 +353,7 @@ class Transport(ABC):
             message = await self._request(RPC_PREFIX + subject, body, dict(headers), timeout)
         except TimeoutError:
             raise RequestTimeout(subject, timeout) from None
-        return Reply(bytes(message.body), _str_headers(message.headers))
+        return Reply(bytes(message.body), str_headers(message.headers))
 
     def subscriptions(self) -> list[SubscriptionInfo]:
         """What this process consumes, read from the live FastStream subscribers."""

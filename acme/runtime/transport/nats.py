@@ -26,7 +26,14 @@ from nats.js.api import ConsumerConfig, StorageType, StreamConfig
 from nats.js.errors import BadRequestError, NoStreamResponseError, NotFoundError
 
 from acme.runtime.settings import BrokerKind
-from acme.runtime.transport.base import RPC_PREFIX, Transport, raw_body
+from acme.runtime.transport.base import (
+    RPC_PREFIX,
+    Delivery,
+    MessageCallback,
+    Transport,
+    raw_body,
+    str_headers,
+)
 from acme.runtime.transport.spec import SubscriptionKind
 
 __all__ = ["NatsTransport", "durable_name", "stream_name"]
@@ -56,6 +63,7 @@ class NatsTransport(Transport):
     def _make_broker(self) -> NatsBroker:
         self._streams: set[str] = set()
         self._wanted_streams: set[str] = set()
+        self._workers: list[_Workers] = []
         return NatsBroker(
             self.url,
             logger=self.broker_logger,
@@ -77,10 +85,8 @@ class NatsTransport(Transport):
             subject,
             stream=JStream(name, declare=False),
             durable=durable_name(group, subject),
-            # batch_size=1: nats-py raises a bare TimeoutError on idle multi-message fetches,
-            # which FastStream logs as a crash; concurrency comes from max_workers instead.
-            # what FastStream fetches with is replaced by `_pull_loop` below (pull requests
-            # kept open, messages handed over as they arrive); batch_size is its request size
+            # FastStream's fetch loop is replaced by `_pull_loop` (see `subscribe`); on its
+            # test broker, which never fetches, messages still take FastStream's path.
             pull_sub=PullSub(batch_size=1, timeout=PULL_EXPIRES_SECONDS),
             config=ConsumerConfig(
                 ack_wait=self.settings.ack_wait_seconds,
@@ -93,10 +99,22 @@ class NatsTransport(Transport):
             **doc,
         )
         sub(handler)
-        batch = max(1, concurrency)
-        # FastStream looks the task up on the instance when the subscriber starts.
-        sub._consume_pull = lambda cb: _pull_loop(sub, batch, cb, self.logger)
         return sub
+
+    def subscribe(self, subject: str, group: str, callback: MessageCallback) -> None:
+        super().subscribe(subject, group, callback)
+        sub = self._subs[-1][0]
+        workers = _Workers(subject, callback, self.settings.consumer_concurrency, self.logger)
+        self._workers.append(workers)
+        # FastStream looks the task up on the instance when the subscriber starts: our pull
+        # loop hands each message to our workers, with no FastStream message, context,
+        # middlewares or worker queue in between (they only re-wrapped the bytes and headers).
+        sub._consume_pull = lambda cb: _pull_loop(sub, workers.size, workers.run, self.logger)
+
+    async def stop_consuming(self) -> None:
+        await super().stop_consuming()  # the pull loops stop; nothing new is taken
+        timeout = self.settings.shutdown_timeout
+        await asyncio.gather(*(workers.drain(timeout) for workers in self._workers))
 
     def _register_requests(self, subject: str, group: str, handler: Any, **doc: Any) -> Any:
         sub = self.broker.subscriber(
@@ -193,6 +211,65 @@ class NatsTransport(Transport):
             raise TimeoutError(f"no service answers requests on {subject!r}") from None
 
 
+class _Workers:
+    """Up to `size` messages of one subscription handled at once, each in its own task.
+
+    `run` waits for a free slot, so the pull loop stops taking messages while all are busy.
+    The callback settles every message itself (ack after commit, nack to give it back); one
+    that raises anyway is nacked, so the broker redelivers it rather than losing it."""
+
+    def __init__(
+        self, subject: str, callback: MessageCallback, size: int, logger: logging.Logger
+    ) -> None:
+        self.subject = subject
+        self.callback = callback
+        self.size = max(1, size)
+        self.logger = logger
+        self._slots = asyncio.Semaphore(self.size)
+        self._running: set[asyncio.Task[None]] = set()
+
+    async def run(self, msg: Any) -> None:
+        await self._slots.acquire()
+        task = asyncio.create_task(self._handle(msg))
+        self._running.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        self._slots.release()
+
+    async def _handle(self, msg: Any) -> None:
+        try:
+            count: int | None = int(msg.metadata.num_delivered)
+        except Exception:  # not a JetStream delivery
+            count = None
+        delivery = Delivery(
+            subject=self.subject,
+            body=msg.data,
+            headers=str_headers(msg.headers),
+            delivery_count=count,
+            _ack=msg.ack,
+            _nack=msg.nak,
+        )
+        try:
+            await self.callback(delivery)
+        except Exception:
+            self.logger.exception("consumer callback failed on %s; message nacked", self.subject)
+            with contextlib.suppress(Exception):  # disconnected: the ack wait redelivers it
+                await delivery.nack()
+
+    async def drain(self, timeout: float) -> None:
+        """Wait for the messages being handled; cancel what still runs after `timeout` (not
+        acked, so redelivered)."""
+        if not self._running:
+            return
+        _, late = await asyncio.wait(set(self._running), timeout=timeout)
+        for task in late:
+            task.cancel()
+        if late:
+            await asyncio.wait(late, timeout=1.0)
+
+
 async def _pull_loop(
     sub: Any, batch: int, deliver: Callable[[Any], Awaitable[Any]], logger: logging.Logger
 ) -> None:
@@ -202,8 +279,8 @@ async def _pull_loop(
     multi-message fetch holds the first message until the whole batch arrives or the request
     expires, which an idle stream turns into seconds of latency). Here a request for `batch`
     messages stays open for PULL_EXPIRES_SECONDS and every message is handed to `deliver`
-    (FastStream's worker queue: acks, redelivery and max_workers stay FastStream's) the moment
-    it arrives; a new request tops the open ones up once half of what was asked for has come.
+    (`_Workers.run`, which waits while all workers are busy) the moment it arrives; a new
+    request tops the open ones up once half of what was asked for has come.
     `outstanding` counts messages asked for and not yet delivered: the server's 408 at expiry
     says how many of a request were left over; when nothing at all arrives for longer than a
     request lives (a reconnect lost the requests), they are taken as gone.
