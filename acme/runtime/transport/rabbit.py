@@ -4,6 +4,14 @@ Two services consuming one subject get one queue each (both see every message); 
 one service share their queue (work sharing). Requests go to a queue `_rpc.<subject>` on the
 default exchange and are answered through RabbitMQ's direct reply-to.
 
+Requests have a channel of their own (`_Requests`): one consumer of `amq.rabbitmq.reply-to`
+for the life of the transport, answers matched to callers by correlation id. A caller that
+gives up (its `asyncio.timeout` fires, its task is cancelled) only forgets its correlation id:
+no channel call runs in the caller's task, so none can be cut off half way. (FastStream's own
+request consumed and cancelled reply-to once per request on the channel everything is published
+on, one request at a time; a request cancelled during Basic.Consume or Basic.Cancel made
+aiormq close that channel, and every publish of the process failed from then on.)
+
 A topic exchange drops what no queue is bound to yet, so a service deployed after its producers
 would never see what they published before. A transport therefore declares, before anything
 is published on a subject, the queue and binding of every service the catalog says receives
@@ -15,12 +23,16 @@ binding), idempotent, so the consumer attaches to the queue that has been fillin
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import importlib
 import logging
+import uuid
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 from faststream import AckPolicy
 from faststream.rabbit import ExchangeType, RabbitBroker, RabbitExchange, RabbitQueue
 
@@ -35,6 +47,7 @@ from generator.contracts import ServiceSpec
 __all__ = ["EXCHANGE", "RabbitTransport", "catalog_receivers", "events_queue"]
 
 EXCHANGE = RabbitExchange("acme", type=ExchangeType.TOPIC, durable=True)
+REPLY_TO = "amq.rabbitmq.reply-to"  # RabbitMQ's direct reply-to pseudo-queue
 
 
 def events_queue(subject: str, group: str) -> RabbitQueue:
@@ -76,6 +89,7 @@ class RabbitTransport(Transport):
         self._declared: set[str] = set()  # subjects whose receivers' queues are declared
         self._declaring: dict[str, asyncio.Task[None]] = {}  # declarations under way
         self._no_catalog_logged = False
+        self._requests = _Requests(self)
         return RabbitBroker(
             self.url,
             logger=self.broker_logger,
@@ -188,4 +202,82 @@ class RabbitTransport(Transport):
     async def _request(
         self, subject: str, body: bytes, headers: dict[str, str], timeout: float
     ) -> Any:
-        return await self.broker.request(body, subject, headers=headers, timeout=timeout)
+        return await self._requests.request(subject, body, headers, timeout)
+
+    async def close(self) -> None:
+        try:
+            await self._requests.close()
+        finally:
+            await super().close()
+
+
+class _Requests:
+    """Request/reply over a dedicated channel (see the module docstring)."""
+
+    def __init__(self, transport: RabbitTransport) -> None:
+        self.transport = transport
+        self.waiting: dict[str, asyncio.Future[AbstractIncomingMessage]] = {}
+        self.channel: AbstractChannel | None = None
+        self.opening: asyncio.Task[AbstractChannel] | None = None
+
+    async def request(
+        self, subject: str, body: bytes, headers: dict[str, str], timeout: float
+    ) -> AbstractIncomingMessage:
+        """The reply to a request; raises TimeoutError when none comes within `timeout`."""
+        async with asyncio.timeout(timeout):
+            channel = await self._channel()
+            correlation_id = uuid.uuid4().hex
+            answer: asyncio.Future[AbstractIncomingMessage] = (
+                asyncio.get_running_loop().create_future()
+            )
+            self.waiting[correlation_id] = answer
+            try:
+                message = aio_pika.Message(
+                    body,
+                    headers=dict(headers),
+                    content_type=headers.get(CONTENT_TYPE),
+                    correlation_id=correlation_id,
+                    reply_to=REPLY_TO,
+                )
+                # shielded: a cancelled caller must not cut a frame off half way
+                await asyncio.shield(channel.default_exchange.publish(message, subject))
+                return await answer
+            finally:
+                self.waiting.pop(correlation_id, None)
+
+    async def _channel(self) -> AbstractChannel:
+        if self.channel is not None and not self.channel.is_closed:
+            return self.channel
+        if self.opening is None or self.opening.done():
+            # a task of its own: callers giving up while it opens do not interrupt it
+            self.opening = asyncio.ensure_future(self._open())
+        self.channel = await asyncio.shield(self.opening)
+        return self.channel
+
+    async def _open(self) -> AbstractChannel:
+        old, self.channel = self.channel, None
+        if old is not None:
+            with contextlib.suppress(Exception):
+                await old.close()
+        connection = await self.transport.broker.connect()
+        channel: AbstractChannel = await connection.channel(publisher_confirms=False)
+        queue = await channel.get_queue(REPLY_TO, ensure=False)
+        await queue.consume(self._on_reply, no_ack=True)
+        return channel
+
+    async def _on_reply(self, message: AbstractIncomingMessage) -> None:
+        answer = self.waiting.pop(message.correlation_id or "", None)
+        if answer is not None and not answer.done():
+            answer.set_result(message)
+        # else: the caller gave up (timeout, cancelled) before the answer came
+
+    async def close(self) -> None:
+        opening, self.opening = self.opening, None
+        if opening is not None and not opening.done():
+            opening.cancel()
+            with contextlib.suppress(BaseException):
+                await opening
+        channel, self.channel = self.channel, None
+        if channel is not None and not channel.is_closed:
+            with contextlib.suppress(Exception):
+                await channel.close()
