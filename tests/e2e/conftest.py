@@ -1,8 +1,10 @@
-"""End-to-end fixtures: the whole platform, started once per test session.
+"""End-to-end fixtures: the whole platform, started once for the tests in this folder.
 
 `platform` starts every process of the catalog with the supervisor's runner (embedded NATS,
 one SQLite file per store in a temporary data dir, the simulators, the gateway on a free port)
-and stops it when the session ends, also after failures. Every end-to-end module here sets
+and stops it after the folder's last test, also after failures. Package scope, not session: a
+later folder's platform (tests/faults) must not start while this one still holds its broker
+consumers and, on a shared PostgreSQL, its connections. Every end-to-end module here sets
 `pytestmark = E2E`: marked `e2e`, run on the session's event loop (where the platform lives).
 test_client.py is the exception: unit tests of acme.client on a mock transport.
 
@@ -11,7 +13,7 @@ Run them with `pytest -m e2e tests/e2e`; `make test-fast` skips them.
 Shared servers instead, by configuration only (scripts/conformance.sh), as tests/systems:
 ACME_TEST_BROKER_URL (nats://, amqp://, redis://, kafka://) runs the platform on that broker,
 ACME_TEST_DATABASE_URL (a template with `{store}`) puts every store on that database server, in
-databases named after this run and dropped when the session ends.
+databases named after this run and dropped when the platform stops.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         report.sections.append(("platform logs", f"one file per process in {_LOG_DIR[0]}"))
 
 
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
+@pytest_asyncio.fixture(scope="package", loop_scope="session")
 async def platform(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[RunningPlatform]:
     data_dir = tmp_path_factory.mktemp("acme-e2e")
     _LOG_DIR[:] = [data_dir / "logs"]
@@ -65,14 +67,14 @@ async def platform(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Ru
         yield running
 
 
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
+@pytest_asyncio.fixture(scope="package", loop_scope="session")
 async def acme(platform: RunningPlatform) -> AsyncIterator[AcmeClient]:
-    """An anonymous client of the gateway (one connection pool for the session)."""
+    """An anonymous client of the gateway (one connection pool for these tests)."""
     async with AcmeClient(platform.gateway_url) as client:
         yield client
 
 
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
+@pytest_asyncio.fixture(scope="package", loop_scope="session")
 async def admin(acme: AcmeClient, platform: RunningPlatform) -> AcmeClient:
     """The client signed in as the seeded staff account."""
     token = await acme.sign_in_admin(platform.admin_email, platform.admin_password, wait=10.0)
@@ -91,6 +93,6 @@ async def other_shopper(acme: AcmeClient) -> ShopperSession:
     return await register_shopper(acme)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def stripe(platform: RunningPlatform) -> StripeSandbox:
     return StripeSandbox(platform.stripe_url)

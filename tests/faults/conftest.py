@@ -1,4 +1,4 @@
-"""Fixtures of the fault suite: one platform for the session, broken in turn by each scenario.
+"""Fixtures of the fault suite: one platform for this folder, broken in turn by each scenario.
 
 The suite starts real processes and takes minutes, so it runs only when asked for: `make
 faults`, `python -m tests.faults`, `pytest -m faults` or ACME_FAULTS=1. Otherwise (`make
@@ -61,7 +61,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.write_line(render(RESULTS))
 
 
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
+@pytest_asyncio.fixture(scope="package", loop_scope="session")
 async def faults(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[FaultPlatform]:
     data_dir = tmp_path_factory.mktemp("acme-faults")
     _LOG_DIR[:] = [data_dir / "logs"]
@@ -73,7 +73,7 @@ async def faults(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Faul
         yield platform
 
 
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
+@pytest_asyncio.fixture(scope="package", loop_scope="session")
 async def shop(faults: FaultPlatform) -> AsyncIterator[Shop]:
     async with AcmeClient(faults.gateway_url, timeout=30.0, max_connections=200) as acme:
         token = await acme.sign_in_admin(
