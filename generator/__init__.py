@@ -17,6 +17,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from generator._asyncapi import AsyncApiError
+    from generator._asyncapi import export as export_asyncapi
     from generator._breaking import latest_by_id
     from generator._build import load_catalog
     from generator._lint import RULES, Rule, lint
@@ -53,6 +55,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "RULES",
+    "AsyncApiError",
     "Catalog",
     "CatalogView",
     "Channel",
@@ -83,6 +86,7 @@ __all__ = [
     "System",
     "Team",
     "check",
+    "export_asyncapi",
     "generate",
     "latest_by_id",
     "lint",
@@ -92,6 +96,8 @@ __all__ = [
 ]
 
 _HOMES = {
+    "AsyncApiError": "generator._asyncapi",
+    "export_asyncapi": "generator._asyncapi",
     "generate": "generator._generate",
     "check": "generator._generate",
     "load_catalog": "generator._build",
@@ -106,11 +112,15 @@ _HOMES = {
     "valid_range": "generator._resolve",
 }
 
+# Public names that differ from the name in their home module.
+_ATTRIBUTES = {"export_asyncapi": "export"}
+
 
 def __getattr__(name: str) -> Any:
     if name not in __all__:
         raise AttributeError(f"module 'generator' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_HOMES.get(name, "generator._model")), name)
+    home = importlib.import_module(_HOMES.get(name, "generator._model"))
+    value = getattr(home, _ATTRIBUTES.get(name, name))
     globals()[name] = value
     return value
 

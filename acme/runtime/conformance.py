@@ -1,6 +1,6 @@
 """Code = catalog, checked on running hosts: two checks against the catalog's AsyncAPI export.
 
-The expected side is always the catalog folder itself (``generator._asyncapi.export``), never
+The expected side is always the catalog folder itself (``generator.export_asyncapi``), never
 the generated code, so a stale `generated/` or a system that subscribes on its own is caught.
 
 1. **asyncapi**: FastStream's own AsyncAPI 3.0 document of a host (its live subscribers and
@@ -113,13 +113,12 @@ def catalog_documents(catalog_dir: Path) -> dict[str, dict[str, Any]]:
     Raises:
         ValueError: the folder is missing or the catalog cannot be exported.
     """
-    from generator import load_catalog
-    from generator._asyncapi import AsyncApiError, export
+    from generator import AsyncApiError, export_asyncapi, load_catalog
 
     if not catalog_dir.is_dir():
         raise ValueError(f"{catalog_dir}: no such catalog folder")
     try:
-        return export(load_catalog(catalog_dir))
+        return export_asyncapi(load_catalog(catalog_dir))
     except AsyncApiError as exc:
         raise ValueError(f"{catalog_dir}: {exc}") from exc
 
