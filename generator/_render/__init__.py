@@ -52,9 +52,7 @@ def render_catalog(
     result is byte for byte the same with or without it. `worker` runs the model batch in a
     forked process (see `generator._render._datamodel.start_models`); same result again.
     """
-    from generator._render._pipeline import render
-
-    return render(
+    return plan_render(
         catalog,
         package_name=package_name,
         templates=templates,
@@ -62,7 +60,7 @@ def render_catalog(
         format_code=format_code,
         cache=cache,
         worker=worker,
-    )
+    ).finish()
 
 
 def plan_render(

@@ -32,7 +32,7 @@ from generator._render._schemas import Reader
 from generator._render._view import CatalogView
 from generator._render._worker import Worker
 
-__all__ = ["RenderPlan", "plan", "render"]
+__all__ = ["RenderPlan", "plan"]
 
 _Build = Callable[[dict[str, str]], list[Artifact]]  # model code -> artifacts
 
@@ -177,25 +177,3 @@ def plan(
     return RenderPlan(
         view, package_name, templates, format_code, cache, message_batch, http_batch, models
     )
-
-
-def render(
-    catalog: Catalog,
-    *,
-    package_name: str = "generated",
-    templates: Path | None = None,
-    read: Reader | None = None,
-    format_code: bool = True,
-    cache: Cache | None = None,
-    worker: Worker | bool = False,
-) -> RenderResult:
-    """`plan` then `finish`: every file of `catalog` (see `generator._render.render_catalog`)."""
-    return plan(
-        catalog,
-        package_name=package_name,
-        templates=templates,
-        read=read,
-        format_code=format_code,
-        cache=cache,
-        worker=worker,
-    ).finish()
