@@ -4,7 +4,10 @@ are handed over as they arrive, expired requests are renewed, max_workers still 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 
 import pytest
 
@@ -20,27 +23,39 @@ def _subject() -> str:
     return f"pulltest.events.t{uuid.uuid4().hex[:12]}"
 
 
-async def _consumer(
-    url: str, settings: Settings, subject: str, *, hold: float = 0.0
-) -> tuple[Transport, list[Delivery], list[int]]:
-    got: list[Delivery] = []
-    running = [0, 0]  # now, most at once
+@dataclass
+class _Pair:
+    """A raw publisher and a pull consumer on a subject of their own."""
+
+    producer: Transport
+    subject: str
+    got: list[Delivery] = field(default_factory=list)
+    running: list[int] = field(default_factory=lambda: [0, 0])  # now, most at once
+
+
+@contextlib.asynccontextmanager
+async def _pair(url: str, settings: Settings, *, hold: float = 0.0) -> AsyncIterator[_Pair]:
+    pair = _Pair(await raw_publisher(url, settings), _subject())
 
     async def on_message(delivery: Delivery) -> None:
-        running[0] += 1
-        running[1] = max(running[1], running[0])
+        pair.running[0] += 1
+        pair.running[1] = max(pair.running[1], pair.running[0])
         try:
             if hold:
                 await asyncio.sleep(hold)
-            got.append(delivery)
+            pair.got.append(delivery)
             await delivery.ack()
         finally:
-            running[0] -= 1
+            pair.running[0] -= 1
 
-    transport = create_transport(url, settings)
-    transport.subscribe(subject, "pull-test", on_message)
-    await transport.start()
-    return transport, got, running
+    consumer = create_transport(url, settings)
+    consumer.subscribe(pair.subject, "pull-test", on_message)
+    try:
+        await consumer.start()
+        yield pair
+    finally:
+        await consumer.close()
+        await pair.producer.close()
 
 
 async def _publish(producer: Transport, subject: str, count: int) -> list[str]:
@@ -54,19 +69,13 @@ async def test_a_burst_larger_than_the_pull_batch_arrives_once_within_max_worker
     settings: Settings, nats_url: str
 ) -> None:
     configured = with_broker(settings, nats_url)  # consumer_concurrency=4
-    subject = _subject()
-    producer = await raw_publisher(nats_url, configured)
-    consumer, got, running = await _consumer(nats_url, configured, subject, hold=0.01)
-    try:
-        ids = await _publish(producer, subject, 40)
-        await wait_for(lambda: len(got) >= 40)
+    async with _pair(nats_url, configured, hold=0.01) as pair:
+        ids = await _publish(pair.producer, pair.subject, 40)
+        await wait_for(lambda: len(pair.got) >= 40)
         await asyncio.sleep(0.2)  # nothing more may come
-        assert sorted(d.headers["message-id"] for d in got) == sorted(ids)
-        assert all(d.delivery_count == 1 for d in got)
-        assert 1 <= running[1] <= configured.consumer_concurrency
-    finally:
-        await consumer.close()
-        await producer.close()
+        assert sorted(d.headers["message-id"] for d in pair.got) == sorted(ids)
+        assert all(d.delivery_count == 1 for d in pair.got)
+        assert 1 <= pair.running[1] <= configured.consumer_concurrency
 
 
 async def test_one_message_is_not_held_back_until_its_pull_request_expires(
@@ -75,36 +84,22 @@ async def test_one_message_is_not_held_back_until_its_pull_request_expires(
     # A request for several messages stays open far longer than the test waits: the single
     # message published into it must be handed over on arrival, not when the batch is full.
     monkeypatch.setattr(nats_transport, "PULL_EXPIRES_SECONDS", 60.0)
-    configured = with_broker(settings, nats_url)
-    subject = _subject()
-    producer = await raw_publisher(nats_url, configured)
-    consumer, got, _ = await _consumer(nats_url, configured, subject)
-    try:
+    async with _pair(nats_url, with_broker(settings, nats_url)) as pair:
         await asyncio.sleep(0.3)  # the consumer is idle, its pull request open
-        [message_id] = await _publish(producer, subject, 1)
-        await wait_for(lambda: len(got) == 1, timeout=10.0)
-        assert got[0].headers["message-id"] == message_id
-    finally:
-        await consumer.close()
-        await producer.close()
+        [message_id] = await _publish(pair.producer, pair.subject, 1)
+        await wait_for(lambda: len(pair.got) == 1, timeout=10.0)
+        assert pair.got[0].headers["message-id"] == message_id
 
 
 async def test_an_idle_consumer_renews_its_expired_pull_requests(
     settings: Settings, nats_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(nats_transport, "PULL_EXPIRES_SECONDS", 0.2)
-    configured = with_broker(settings, nats_url)
-    subject = _subject()
-    producer = await raw_publisher(nats_url, configured)
-    consumer, got, _ = await _consumer(nats_url, configured, subject)
-    try:
+    async with _pair(nats_url, with_broker(settings, nats_url)) as pair:
         await asyncio.sleep(1.0)  # several requests expire (408 with their pending count)
-        ids = await _publish(producer, subject, 6)
-        await wait_for(lambda: len(got) >= 6)
-        assert sorted(d.headers["message-id"] for d in got) == sorted(ids)
-    finally:
-        await consumer.close()
-        await producer.close()
+        ids = await _publish(pair.producer, pair.subject, 6)
+        await wait_for(lambda: len(pair.got) >= 6)
+        assert sorted(d.headers["message-id"] for d in pair.got) == sorted(ids)
 
 
 async def test_a_nacked_message_comes_back_through_the_open_requests(
