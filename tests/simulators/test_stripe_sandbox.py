@@ -155,8 +155,10 @@ def client(sandbox_url: str, admin: httpx.Client) -> stripe.StripeClient:
 @pytest.fixture
 def receiver(admin: httpx.Client) -> Iterator[Receiver]:
     hook = Receiver()
+    # Every event, so that the tests see the sandbox's whole event stream.
     admin.post(
-        "/_sandbox/webhook", json={"url": hook.url, "secret": DEFAULT_WEBHOOK_SECRET}
+        "/_sandbox/webhook",
+        json={"url": hook.url, "secret": DEFAULT_WEBHOOK_SECRET, "enabled_events": ["*"]},
     ).raise_for_status()
     yield hook
     hook.close()
@@ -535,6 +537,41 @@ def test_webhooks_are_signed_and_arrive_in_order(
     wait_until(lambda: state(admin)["webhooks"]["delivered"] == len(expected), "delivery marks")
 
 
+def test_only_enabled_events_are_sent_and_the_rest_stay_listed(
+    client: stripe.StripeClient, admin: httpx.Client, receiver: Receiver
+) -> None:
+    answer = admin.post(
+        "/_sandbox/webhook",
+        json={"url": receiver.url, "enabled_events": ["payment_intent.succeeded"]},
+    )
+    assert answer.json()["enabled_events"] == ["payment_intent.succeeded"]
+    intent = pay(client)
+    with pytest.raises(stripe.CardError):
+        pay(client, "pm_card_chargeDeclined")
+    wait_until(lambda: state(admin)["webhooks"]["delivered"] == 1, "the one subscribed event")
+    webhooks = state(admin)["webhooks"]
+    assert (webhooks["pending"], webhooks["not_enabled"]) == (0, 2 + 3)  # success, decline
+    assert receiver.types_for(intent.id) == ["payment_intent.succeeded"]
+    assert len(receiver.events) == 1
+    # Not sent, still created: GET /v1/events lists them, as Stripe's API does.
+    listed = client.v1.events.list(params={"type": "charge.succeeded"}).data
+    assert [e.data.object["payment_intent"] for e in listed] == [intent.id]
+    assert listed[0].pending_webhooks == 0
+
+
+@pytest.mark.parametrize("bad", [[], ["payment intent"], ["payment_intent."], "*"])
+def test_enabled_events_must_be_event_types(admin: httpx.Client, bad: object) -> None:
+    answer = admin.post("/_sandbox/webhook", json={"url": None, "enabled_events": bad})
+    assert answer.status_code == 422
+    assert "enabled_events" in answer.text
+
+
+def test_the_setting_names_the_bad_event_type() -> None:
+    with pytest.raises(ValueError, match="'payment-intent.succeeded' is not a Stripe event type"):
+        SandboxSettings(webhook_events="payment_intent.succeeded, payment-intent.succeeded")
+    assert SandboxSettings(webhook_events=" * ").webhook_event_types == ("*",)
+
+
 def test_failed_payment_sends_payment_failed(
     client: stripe.StripeClient, receiver: Receiver
 ) -> None:
@@ -700,6 +737,7 @@ def _start_process(data_dir: Path, webhook_url: str) -> tuple[subprocess.Popen[s
         "PYTHONPATH": str(REPO),
         "ACME_DATA_DIR": str(data_dir),
         "ACME_STRIPE_WEBHOOK_URL": webhook_url,
+        "ACME_STRIPE_WEBHOOK_EVENTS": "*",
         "ACME_STRIPE_WEBHOOK_MAX_ATTEMPTS": "50",
         "ACME_STRIPE_WEBHOOK_RETRY_BASE_MS": "50",
         "ACME_STRIPE_WEBHOOK_RETRY_MAX_MS": "200",

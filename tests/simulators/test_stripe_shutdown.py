@@ -106,6 +106,7 @@ async def test_webhook_delivery_stops_when_shutdown_begins(tmp_path: Path) -> No
     settings = SandboxSettings(
         in_memory=True,
         webhook_url=receiver.url,
+        webhook_events="*",
         webhook_max_attempts=50,
         webhook_retry_base_ms=10,
         webhook_retry_max_ms=20,

@@ -23,14 +23,14 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
 from starlette.requests import ClientDisconnect
 
 from acme.simulators.stripe.engine import Call, Engine, new_id
 from acme.simulators.stripe.errors import StripeApiError, invalid
 from acme.simulators.stripe.faults import FaultConfig, Faults
 from acme.simulators.stripe.forms import MAX_BODY_BYTES, Params, decode_form
-from acme.simulators.stripe.settings import SandboxSettings
+from acme.simulators.stripe.settings import SandboxSettings, parse_event_types
 from acme.simulators.stripe.store import IdempotencyRecord, JsonObject, SandboxStore
 from acme.simulators.stripe.webhooks import WebhookSender
 
@@ -69,10 +69,10 @@ class Sandbox:
     def __init__(self, settings: SandboxSettings) -> None:
         self.settings = settings
         self.store = SandboxStore(None if settings.in_memory else settings.db_path)
-        self.engine = Engine(self.store)
         initial = FaultConfig.model_validate_json(settings.faults) if settings.faults else None
         self.faults = Faults(initial)
         self.webhooks = WebhookSender(self.store, settings, self.faults)
+        self.engine = Engine(self.store, self.webhooks.wants)
         self.locks = KeyedLocks()
         self.stats: Counter[str] = Counter()
 
@@ -205,6 +205,7 @@ class Sandbox:
             ],
             "webhooks": {
                 "url": self.webhooks.url,
+                "enabled_events": list(self.webhooks.enabled_events),
                 "posts": self.webhooks.posts,
                 **{status: by_status.get(status, 0) for status in _EVENT_STATUSES},
             },
@@ -214,7 +215,7 @@ class Sandbox:
 
 
 _COUNTS = ("charges", "captures", "refunds", "amount_captured", "amount_refunded")
-_EVENT_STATUSES = ("pending", "delivered", "failed", "no_endpoint")
+_EVENT_STATUSES = ("pending", "delivered", "failed", "no_endpoint", "not_enabled")
 _STATS = (
     "executed",
     "replayed",
@@ -234,6 +235,16 @@ class WebhookEndpoint(BaseModel):
     secret: str | None = Field(
         default=None, min_length=1, description="Signing secret; unchanged when omitted."
     )
+    enabled_events: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        description="Event types sent to the endpoint, ['*'] for all; unchanged when omitted.",
+    )
+
+    @field_validator("enabled_events")
+    @classmethod
+    def _check_events(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else list(parse_event_types(value))
 
 
 def create_app(settings: SandboxSettings | None = None) -> FastAPI:
@@ -323,11 +334,16 @@ def create_app(settings: SandboxSettings | None = None) -> FastAPI:
         return sandbox.faults.current()
 
     @app.post("/_sandbox/webhook", tags=["sandbox"])
-    async def set_webhook(endpoint: WebhookEndpoint) -> dict[str, str | None]:
+    async def set_webhook(endpoint: WebhookEndpoint) -> dict[str, str | list[str] | None]:
         sandbox.webhooks.configure(
-            None if endpoint.url is None else str(endpoint.url), endpoint.secret
+            None if endpoint.url is None else str(endpoint.url),
+            endpoint.secret,
+            endpoint.enabled_events,
         )
-        return {"url": sandbox.webhooks.url}
+        return {
+            "url": sandbox.webhooks.url,
+            "enabled_events": list(sandbox.webhooks.enabled_events),
+        }
 
     @app.get("/_sandbox/state", tags=["sandbox"])
     async def state() -> dict[str, Any]:

@@ -143,8 +143,10 @@ Operation = Callable[[Call, Params], JsonObject]
 
 
 class Engine:
-    def __init__(self, store: SandboxStore) -> None:
+    def __init__(self, store: SandboxStore, delivers: Callable[[str], bool] | None = None) -> None:
         self.store = store
+        # Whether the webhook endpoint subscribes to an event type (its `enabled_events`).
+        self.delivers: Callable[[str], bool] = delivers or (lambda _type: True)
 
     # --- PaymentIntents --------------------------------------------------------------------------
 
@@ -712,6 +714,7 @@ class Engine:
         *,
         previous: JsonObject | None = None,
     ) -> None:
+        subscribed = self.delivers(event_type)
         data: JsonObject = {"object": obj}
         if previous is not None:
             data["previous_attributes"] = previous
@@ -722,11 +725,13 @@ class Engine:
             "created": _now(),
             "data": data,
             "livemode": False,
-            "pending_webhooks": 1,
+            "pending_webhooks": 1 if subscribed else 0,
             "request": {"id": call.request_id, "idempotency_key": call.idempotency_key},
             "type": event_type,
         }
-        call.events.append(self.store.add_event(event, ordering_key, "pending"))
+        # An event no endpoint subscribes to is kept (GET /v1/events lists it) but never sent.
+        status = "pending" if subscribed else "not_enabled"
+        call.events.append(self.store.add_event(event, ordering_key, status))
 
     def _list(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -10,6 +11,17 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_WEBHOOK_SECRET = "whsec_acme_local_sandbox"
 DB_FILE_NAME = "stripe_sandbox.sqlite3"
+
+# The events Acme's webhook endpoint subscribes to, as its `enabled_events` would list them in
+# Stripe's dashboard: the ones the Payment Processing System decodes (a test keeps the two lists
+# equal). Stripe sends an endpoint nothing else, and neither does the sandbox by default.
+ACME_WEBHOOK_EVENTS = (
+    "payment_intent.succeeded",
+    "payment_intent.payment_failed",
+    "refund.created",
+    "refund.updated",
+)
+_EVENT_TYPE = re.compile(r"^(\*|[a-z_]+(\.[a-z_]+)+)$")
 
 
 class SandboxSettings(BaseSettings):
@@ -32,6 +44,9 @@ class SandboxSettings(BaseSettings):
 
     webhook_url: str | None = None
     webhook_secret: str = DEFAULT_WEBHOOK_SECRET
+    # Comma-separated event types delivered to the endpoint, `*` for every event (Stripe's
+    # `enabled_events`). Events of other types are still created and listed, never POSTed.
+    webhook_events: str = ",".join(ACME_WEBHOOK_EVENTS)
     # Bounded retries of a failed delivery: attempt n waits base * 2**(n-1), capped at max.
     webhook_max_attempts: int = Field(default=8, ge=1, le=50)
     webhook_retry_base_ms: int = Field(default=500, ge=0)
@@ -53,6 +68,11 @@ class SandboxSettings(BaseSettings):
             raise ValueError(f"ACME_STRIPE_WEBHOOK_URL must be an http(s) URL, got {value!r}")
         return value
 
+    @field_validator("webhook_events")
+    @classmethod
+    def _check_webhook_events(cls, value: str) -> str:
+        return ",".join(parse_event_types(value))
+
     @field_validator("faults")
     @classmethod
     def _check_faults(cls, value: str | None) -> str | None:
@@ -63,5 +83,24 @@ class SandboxSettings(BaseSettings):
         return value or None
 
     @property
+    def webhook_event_types(self) -> tuple[str, ...]:
+        return parse_event_types(self.webhook_events)
+
+    @property
     def db_path(self) -> Path:
         return self.data_dir / DB_FILE_NAME
+
+
+def parse_event_types(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """`"a.b, c.d"` or a list of types -> the types, checked; ValueError names a bad one."""
+    items = value.split(",") if isinstance(value, str) else list(value)
+    types = tuple(dict.fromkeys(t.strip() for t in items if t.strip()))
+    if not types:
+        raise ValueError("ACME_STRIPE_WEBHOOK_EVENTS lists no event type (use * for all)")
+    for event_type in types:
+        if not _EVENT_TYPE.match(event_type):
+            raise ValueError(
+                f"ACME_STRIPE_WEBHOOK_EVENTS: {event_type!r} is not a Stripe event type "
+                "(like payment_intent.succeeded) or *"
+            )
+    return types

@@ -47,6 +47,7 @@ class WebhookSender:
         self._faults = faults
         self.url = settings.webhook_url
         self.secret = settings.webhook_secret
+        self.enabled_events = settings.webhook_event_types
         self._max_attempts = settings.webhook_max_attempts
         self._base_s = settings.webhook_retry_base_ms / 1000
         self._max_s = settings.webhook_retry_max_ms / 1000
@@ -58,10 +59,18 @@ class WebhookSender:
         self._running = False
         self.posts = 0  # every POST, successful or not, duplicates included
 
-    def configure(self, url: str | None, secret: str | None) -> None:
+    def configure(
+        self, url: str | None, secret: str | None, enabled_events: Iterable[str] | None = None
+    ) -> None:
         self.url = url
         if secret is not None:
             self.secret = secret
+        if enabled_events is not None:
+            self.enabled_events = tuple(enabled_events)
+
+    def wants(self, event_type: str) -> bool:
+        """Whether the endpoint subscribes to `event_type` (Stripe's `enabled_events`)."""
+        return "*" in self.enabled_events or event_type in self.enabled_events
 
     async def start(self) -> None:
         self._client = httpx.AsyncClient(timeout=self._timeout_s)
@@ -87,6 +96,8 @@ class WebhookSender:
         if not self._running:
             return  # picked up from the store by start()
         for event in events:
+            if event.status != "pending":
+                continue  # not subscribed: stored for GET /v1/events, never sent
             queue = self._queues.get(event.ordering_key)
             if queue is None:
                 queue = asyncio.Queue()

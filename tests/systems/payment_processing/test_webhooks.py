@@ -14,7 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from acme.simulators.stripe import DEFAULT_WEBHOOK_SECRET, sign
+from acme.simulators.stripe import DEFAULT_WEBHOOK_SECRET, SandboxSettings, sign
+from acme.systems.payment_processing.stripe_gateway import WEBHOOK_EVENTS, decode_event
 from tests.systems.payment_processing.conftest import Rig
 
 pytestmark = pytest.mark.e2e
@@ -174,6 +175,18 @@ async def test_event_types_acme_does_not_use_are_acknowledged(rig_stripe_down: R
     )
     assert response.status_code == 200
     assert response.json()["received"] == 0
+
+
+def test_the_sandbox_endpoint_subscribes_to_exactly_the_decoded_events() -> None:
+    # The sandbox's default `enabled_events` stands for Acme's endpoint in Stripe's dashboard:
+    # an event decode_event uses but the endpoint misses would never arrive; one it lists but
+    # nobody decodes would cost a POST through the gateway for nothing.
+    assert sorted(SandboxSettings().webhook_event_types) == sorted(WEBHOOK_EVENTS)
+    ids = {k: str(uuid.uuid4()) for k in ("payment_id", "order_id", "refund_id")}
+    obj = {"id": "x_1", "status": "succeeded", "amount": 100, "currency": "eur", "metadata": ids}
+    sent = (*WEBHOOK_EVENTS, "payment_intent.created", "charge.succeeded", "charge.refunded")
+    decoded = {t for t in sent if decode_event({"type": t, "data": {"object": obj}}) is not None}
+    assert decoded == set(WEBHOOK_EVENTS)
 
 
 async def test_events_of_payments_that_are_not_acmes_are_acknowledged(
