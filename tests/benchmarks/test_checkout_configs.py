@@ -167,3 +167,17 @@ def test_side_by_side_has_a_column_per_configuration() -> None:
         "status": "unavailable",
         "reason": "nothing answers",
     }
+
+
+def test_the_raw_baseline_is_the_median_run_and_never_the_flattering_middle() -> None:
+    from benchmarks.checkout import _median_run
+    from benchmarks.raw_faststream import RawResult
+
+    def run(seconds: float) -> tuple[RawResult, float]:
+        return RawResult(1000, 300, 20, 8, 1, seconds, seconds / 2), seconds / 10
+
+    odd = [run(2.0), run(1.0), run(4.0)]  # 500, 1000, 250 msg/s
+    assert _median_run(odd)[0].msgs_per_s == 500
+    assert _median_run(odd)[1] == 0.2  # the CPU seconds of that same run
+    even = [run(2.0), run(1.0), run(4.0), run(2.5)]  # 500, 1000, 250, 400 msg/s
+    assert _median_run(even)[0].msgs_per_s == 500  # the faster of the middle two (400, 500)
