@@ -190,9 +190,6 @@ class CheckoutOrchestrator:
         if not moved:
             return  # already running (duplicate) or failed by the sweep
         items = await store.get_items(tx.conn, checkout.checkout_id)
-        await store.start_step(
-            tx.conn, checkout.checkout_id, Step.RESERVE_INVENTORY, now=now, deadline=deadline
-        )
         sent = await tx.publisher(CheckoutOrchestratorPublisher).reserve_inventory(
             ReserveInventory(
                 cart_id=uuid.UUID(checkout.cart_id),
@@ -206,7 +203,15 @@ class CheckoutOrchestrator:
             ),
             key=f"reserve-inventory:{checkout.checkout_id}",
         )
-        await store.set_command(tx.conn, checkout.checkout_id, Step.RESERVE_INVENTORY, sent)
+        # The command is staged first so that the step's row is written once, with its id.
+        await store.start_step(
+            tx.conn,
+            checkout.checkout_id,
+            Step.RESERVE_INVENTORY,
+            now=now,
+            deadline=deadline,
+            command_message_id=sent,
+        )
 
     # -- step 1: stock ---------------------------------------------------------------------
     async def on_inventory_reserved(
@@ -261,9 +266,6 @@ class CheckoutOrchestrator:
         await store.finish_step(
             tx.conn, checkout.checkout_id, Step.RESERVE_INVENTORY, StepStatus.SUCCEEDED, now=now
         )
-        await store.start_step(
-            tx.conn, checkout.checkout_id, Step.AUTHORIZE_PAYMENT, now=now, deadline=deadline
-        )
         sent = await tx.publisher(CheckoutOrchestratorPublisher).authorize_payment(
             AuthorizePayment(
                 cart_id=uuid.UUID(checkout.cart_id),
@@ -276,7 +278,14 @@ class CheckoutOrchestrator:
             ),
             key=f"authorize-payment:{checkout.checkout_id}",
         )
-        await store.set_command(tx.conn, checkout.checkout_id, Step.AUTHORIZE_PAYMENT, sent)
+        await store.start_step(
+            tx.conn,
+            checkout.checkout_id,
+            Step.AUTHORIZE_PAYMENT,
+            now=now,
+            deadline=deadline,
+            command_message_id=sent,
+        )
 
     async def on_inventory_unavailable(
         self, message: InventoryUnavailable, context: MessageContext
@@ -335,9 +344,6 @@ class CheckoutOrchestrator:
         await store.finish_step(
             tx.conn, checkout.checkout_id, Step.AUTHORIZE_PAYMENT, StepStatus.SUCCEEDED, now=now
         )
-        await store.start_step(
-            tx.conn, checkout.checkout_id, Step.CREATE_ORDER, now=now, deadline=deadline
-        )
         items = await store.get_items(tx.conn, checkout.checkout_id)
         address = checkout.delivery_address
         sent = await tx.publisher(CheckoutOrchestratorPublisher).create_order(
@@ -365,7 +371,14 @@ class CheckoutOrchestrator:
             ),
             key=f"create-order:{checkout.checkout_id}",
         )
-        await store.set_command(tx.conn, checkout.checkout_id, Step.CREATE_ORDER, sent)
+        await store.start_step(
+            tx.conn,
+            checkout.checkout_id,
+            Step.CREATE_ORDER,
+            now=now,
+            deadline=deadline,
+            command_message_id=sent,
+        )
 
     async def on_payment_declined(self, message: PaymentDeclined, context: MessageContext) -> None:
         tx = current()

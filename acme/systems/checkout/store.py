@@ -190,9 +190,11 @@ async def start_step(
     *,
     now: datetime,
     deadline: datetime | None,
+    command_message_id: str | None = None,
 ) -> bool:
-    """Record that `step` starts; False when the checkout already has that step (the row is
-    the once-only guard of its command)."""
+    """Record that `step` starts (with the id of the command it sent, when the command is
+    already in the outbox of this transaction); False when the checkout already has that step
+    (the row is the once-only guard of its command)."""
     return await insert_ignore(
         conn,
         saga_steps,
@@ -203,6 +205,7 @@ async def start_step(
             "attempt": 1,
             "started_at": now,
             "deadline_at": deadline,
+            "command_message_id": command_message_id,
         },
     )
 
@@ -225,13 +228,6 @@ async def finish_step(
     values["w_checkout_id"] = checkout_id
     values["w_step"] = step.value
     await conn.execute(_UPDATE_STEP, values)
-
-
-async def set_command(conn: AsyncConnection, checkout_id: str, step: Step, message_id: str) -> None:
-    await conn.execute(
-        _UPDATE_STEP,
-        {"command_message_id": message_id, "w_checkout_id": checkout_id, "w_step": step.value},
-    )
 
 
 async def get_steps(conn: AsyncConnection, checkout_id: str) -> list[StepRow]:

@@ -234,6 +234,17 @@ async def test_happy_path_reserves_pays_orders_and_completes(h: SystemHarness) -
     }
     await h.quiet(0.3)
     assert h.seen("checkout-failed") == [] and h.seen("release-inventory") == []
+    # Each step records the id of the command it sent (the id the broker delivered it with).
+    commands = await h.rows(
+        DB,
+        "SELECT step, command_message_id FROM saga_steps WHERE checkout_id = :c",
+        c=hexid(event["eventId"]),
+    )
+    assert {r["step"]: r["command_message_id"] for r in commands} == {
+        "RESERVE_INVENTORY": reserve.headers["message-id"],
+        "AUTHORIZE_PAYMENT": pay.headers["message-id"],
+        "CREATE_ORDER": create.headers["message-id"],
+    }
 
 
 async def test_saga_state_survives_a_restart(tmp_path: Path, nats_url: str) -> None:
