@@ -5,8 +5,6 @@ from __future__ import annotations
 import logging
 import uuid
 
-from sqlalchemy import delete, update
-
 from acme.runtime import current
 from acme.runtime.db import utc
 from acme.systems.cart import store
@@ -17,7 +15,6 @@ from acme.systems.cart.domain import (
     after_checkout_outcome,
     apply_price_update,
 )
-from generated.datastores.cart_database import cart_discounts, carts
 from generated.messages.checkout_completed import CheckoutCompleted
 from generated.messages.checkout_failed import CheckoutFailed
 from generated.messages.discount_calculated import DiscountCalculated
@@ -148,14 +145,12 @@ class CartMessages:
         values: dict[str, object] = {"status": target.value, "updated_at": tx.now()}
         if target is CartStatus.OPEN:
             values["discount_cents"] = 0  # reopened: the next checkout asks for it again
-        result = await tx.conn.execute(
-            update(carts)
-            .where(
-                carts.c.cart_id == cart_id,
-                carts.c.status == CartStatus.CHECKING_OUT.value,
-                carts.c.checkout_id == str(uuid.UUID(checkout_id)),
-            )
-            .values(**values)
+        ended = await store.end_checkout(
+            tx.conn,
+            cart_id,
+            str(uuid.UUID(checkout_id)),
+            checking_out_status=CartStatus.CHECKING_OUT.value,
+            values=values,
         )
-        if result.rowcount == 1 and target is CartStatus.OPEN:
-            await tx.conn.execute(delete(cart_discounts).where(cart_discounts.c.cart_id == cart_id))
+        if ended and target is CartStatus.OPEN:
+            await store.clear_discounts(tx.conn, cart_id)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from acme.runtime import SystemApp
@@ -23,7 +23,6 @@ from acme.systems.cart.domain import (
     sale_problem,
     totals,
 )
-from generated.datastores.cart_database import cart_discounts, carts
 from generated.messages.add_item_to_cart import AddItemToCart
 from generated.messages.calculate_discount import CalculateDiscountRequest
 from generated.messages.cart_checked_out import (
@@ -252,29 +251,21 @@ class CartHttp:
             sums = totals((line.line_total for line in again.lines), discount)
             checkout_id = str(uuid.uuid4())
             now = tx.now()
-            frozen = await tx.conn.execute(
-                update(carts)
-                .where(carts.c.cart_id == cart_id, carts.c.status == CartStatus.OPEN.value)
-                .values(
-                    status=CartStatus.CHECKING_OUT.value,
-                    checkout_id=checkout_id,
-                    promotion_code=body.promotion_code,
-                    discount_cents=sums.discount,
-                    updated_at=now,
-                )
+            frozen = await store.start_checkout(
+                tx.conn,
+                cart_id,
+                open_status=CartStatus.OPEN.value,
+                values={
+                    "status": CartStatus.CHECKING_OUT.value,
+                    "checkout_id": checkout_id,
+                    "promotion_code": body.promotion_code,
+                    "discount_cents": sums.discount,
+                    "updated_at": now,
+                },
             )
-            if frozen.rowcount != 1:
+            if not frozen:
                 raise ApiError(409, "conflict", "the cart is already being checked out")
-            for line in again.lines:
-                await store.set_line(
-                    tx.conn,
-                    cart_id=cart_id,
-                    product_id=line.product_id,
-                    quantity=line.quantity,
-                    unit_price=line.unit_price,
-                    now=now,
-                    new=False,
-                )
+            await store.freeze_lines(tx.conn, cart_id, again.lines)
             if applied and sums.discount > 0:
                 await store.replace_discounts(
                     tx.conn,
@@ -285,9 +276,7 @@ class CartHttp:
                     calculated_at=now,
                 )
             else:
-                await tx.conn.execute(
-                    delete(cart_discounts).where(cart_discounts.c.cart_id == cart_id)
-                )
+                await store.clear_discounts(tx.conn, cart_id)
             # Required by checkout-cart 2.0.0: a body without it was refused with 422 by the
             # generated router, before any stock is held or money moves.
             address = body.delivery_address
@@ -317,8 +306,15 @@ class CartHttp:
                 ),
                 key=checkout_id,
             )
-            cart = await store.get_cart(tx.conn, cart_id)
-            assert cart is not None
+            # The row as the UPDATE above left it, without reading it back.
+            cart = dataclasses.replace(
+                again.cart,
+                status=CartStatus.CHECKING_OUT.value,
+                checkout_id=checkout_id,
+                promotion_code=body.promotion_code,
+                discount_cents=sums.discount,
+                updated_at=now,
+            )
             return await cart_view(tx.conn, cart)
 
     async def _priced(

@@ -10,14 +10,17 @@ from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from acme.runtime.db import utc
-from acme.systems.cart.domain import Line, PriceEntry
+from acme.systems.cart.domain import Line, PricedLine, PriceEntry
 from generated.datastores.cart_database import cart_discounts, cart_items, carts, product_prices
 
 __all__ = [
     "CartRow",
     "Discount",
     "StoredLine",
+    "clear_discounts",
     "delete_line",
+    "end_checkout",
+    "freeze_lines",
     "get_cart",
     "get_discounts",
     "get_lines",
@@ -26,6 +29,7 @@ __all__ = [
     "replace_discounts",
     "save_price",
     "set_line",
+    "start_checkout",
     "touch",
 ]
 
@@ -101,6 +105,16 @@ _UPDATE_LINE = update(cart_items).where(
     cart_items.c.cart_id == bindparam("w_cart_id"),
     cart_items.c.product_id == bindparam("w_product_id"),
 )
+_FREEZE = update(carts).where(
+    carts.c.cart_id == bindparam("w_cart_id"), carts.c.status == bindparam("w_status")
+)
+_END_CHECKOUT = update(carts).where(
+    carts.c.cart_id == bindparam("w_cart_id"),
+    carts.c.status == bindparam("w_status"),
+    carts.c.checkout_id == bindparam("w_checkout_id"),
+)
+_CLEAR_DISCOUNTS = delete(cart_discounts).where(cart_discounts.c.cart_id == bindparam("w_cart_id"))
+_INSERT_DISCOUNT = cart_discounts.insert()
 
 
 async def get_cart(conn: AsyncConnection, cart_id: str, *, lock: bool = False) -> CartRow | None:
@@ -183,6 +197,60 @@ async def set_line(
         )
 
 
+async def freeze_lines(conn: AsyncConnection, cart_id: str, lines: Sequence[PricedLine]) -> None:
+    """Write the quantities and prices the checkout charges onto the cart's lines."""
+    if lines:
+        await conn.execute(
+            _UPDATE_LINE,
+            [
+                {
+                    "quantity": line.quantity,
+                    "unit_price_cents": line.unit_price,
+                    "w_cart_id": cart_id,
+                    "w_product_id": line.product_id,
+                }
+                for line in lines
+            ],
+        )
+
+
+async def start_checkout(
+    conn: AsyncConnection,
+    cart_id: str,
+    *,
+    open_status: str,
+    values: dict[str, object],
+) -> bool:
+    """Move an `open_status` cart to the checkout `values`; False when it was not open."""
+    result = await conn.execute(_FREEZE, {**values, "w_cart_id": cart_id, "w_status": open_status})
+    return bool(result.rowcount == 1)
+
+
+async def end_checkout(
+    conn: AsyncConnection,
+    cart_id: str,
+    checkout_id: str,
+    *,
+    checking_out_status: str,
+    values: dict[str, object],
+) -> bool:
+    """Apply `values` to the cart if it still waits for `checkout_id`; False otherwise."""
+    result = await conn.execute(
+        _END_CHECKOUT,
+        {
+            **values,
+            "w_cart_id": cart_id,
+            "w_status": checking_out_status,
+            "w_checkout_id": checkout_id,
+        },
+    )
+    return bool(result.rowcount == 1)
+
+
+async def clear_discounts(conn: AsyncConnection, cart_id: str) -> None:
+    await conn.execute(_CLEAR_DISCOUNTS, {"w_cart_id": cart_id})
+
+
 async def delete_line(conn: AsyncConnection, cart_id: str, product_id: str) -> None:
     await conn.execute(
         delete(cart_items).where(
@@ -248,14 +316,16 @@ async def replace_discounts(
 ) -> None:
     """One row per applied promotion; the whole discount is booked on the first of them (the
     Promotion Service applies one code per calculation)."""
-    await conn.execute(delete(cart_discounts).where(cart_discounts.c.cart_id == cart_id))
-    for index, promotion in enumerate(dict.fromkeys(promotions)):
-        await conn.execute(
-            cart_discounts.insert().values(
-                cart_id=cart_id,
-                promotion=promotion,
-                discount_cents=discount if index == 0 else 0,
-                currency=currency,
-                calculated_at=calculated_at,
-            )
-        )
+    await clear_discounts(conn, cart_id)
+    rows = [
+        {
+            "cart_id": cart_id,
+            "promotion": promotion,
+            "discount_cents": discount if index == 0 else 0,
+            "currency": currency,
+            "calculated_at": calculated_at,
+        }
+        for index, promotion in enumerate(dict.fromkeys(promotions))
+    ]
+    if rows:
+        await conn.execute(_INSERT_DISCOUNT, rows)
