@@ -74,6 +74,20 @@ _FINISH_PICKING = update(jobs).where(
     jobs.c.parcel_count.is_(None),
 )
 _PICKED = update(items).where(items.c.job_id == bindparam("w_job_id"))
+_MARK_PACKED = update(jobs).where(
+    jobs.c.order_id == bindparam("w_order_id"), jobs.c.status.in_(OPEN_STATUSES)
+)
+# The picking worker's poll (every poll_interval, idle or not).
+_DUE = (
+    select(jobs.c.job_id)
+    .where(
+        jobs.c.status == "PICKING",
+        jobs.c.parcel_count.is_(None),
+        jobs.c.picking_due_at <= bindparam("w_now"),
+    )
+    .order_by(jobs.c.picking_due_at)
+    .limit(bindparam("w_limit"))
+)
 
 
 async def job_by_order(conn: AsyncConnection, order_id: UUID) -> Job | None:
@@ -165,11 +179,14 @@ async def mark_packed(
 ) -> bool:
     """CREATED/PICKING -> PACKED, announced for shipping now."""
     result = await conn.execute(
-        update(jobs)
-        .where(and_(jobs.c.order_id == str(order_id), jobs.c.status.in_(OPEN_STATUSES)))
-        .values(
-            status="PACKED", parcel_count=parcel_count, ready_for_shipping_at=now, updated_at=now
-        )
+        _MARK_PACKED,
+        {
+            "status": "PACKED",
+            "parcel_count": parcel_count,
+            "ready_for_shipping_at": now,
+            "updated_at": now,
+            "w_order_id": str(order_id),
+        },
     )
     return bool(result.rowcount == 1)
 
@@ -230,18 +247,7 @@ async def begin_picking(
 
 async def due_jobs(conn: AsyncConnection, now: datetime, limit: int) -> list[UUID]:
     """Jobs being picked whose picking time is over and that are not packed yet."""
-    rows = await conn.execute(
-        select(jobs.c.job_id)
-        .where(
-            and_(
-                jobs.c.status == "PICKING",
-                jobs.c.parcel_count.is_(None),
-                jobs.c.picking_due_at <= now,
-            )
-        )
-        .order_by(jobs.c.picking_due_at)
-        .limit(limit)
-    )
+    rows = await conn.execute(_DUE, {"w_now": now, "w_limit": limit})
     return [UUID(r.job_id) for r in rows]
 
 
