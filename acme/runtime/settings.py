@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from acme.runtime.errors import ConfigurationError
@@ -124,6 +124,35 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     nats_server_bin: Path | None = None
 
+    # Kafka consumer groups (kafka:// only). A stock Kafka broker accepts session timeouts
+    # between its group.min.session.timeout.ms (6 s) and group.max.session.timeout.ms (30 min).
+    # Tansu holds the first JoinGroup of a group that is forming for about half the session
+    # timeout (at least 1 s) to let further members in, so there the timeout is also the
+    # price of every process start; it takes any value.
+    kafka_session_timeout_ms: int = Field(
+        default=10_000,
+        ge=1_000,
+        description="A consumer not heard of for this long leaves its group; its uncommitted "
+        "messages go to another member (redelivery after a crash).",
+    )
+    kafka_heartbeat_interval_ms: int = Field(
+        default=3_000,
+        ge=100,
+        description="Heartbeats to the group coordinator; below a third of the session timeout.",
+    )
+    kafka_rebalance_timeout_ms: int | None = Field(
+        default=None,
+        ge=1_000,
+        description="How long the coordinator waits for members to rejoin during a rebalance; "
+        "unset = the session timeout.",
+    )
+    kafka_max_poll_interval_ms: int = Field(
+        default=300_000,
+        ge=1_000,
+        description="A consumer whose handler keeps it from fetching for longer leaves its "
+        "group (the message is redelivered); above the slowest handler with its retries.",
+    )
+
     @field_validator("database_url")
     @classmethod
     def _template_has_store(cls, value: str | None) -> str | None:
@@ -146,6 +175,15 @@ class Settings(BaseSettings):
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError(f"unknown log level {value!r}")
         return level
+
+    @model_validator(mode="after")
+    def _kafka_heartbeats_within_session(self) -> Settings:
+        if self.kafka_heartbeat_interval_ms >= self.kafka_session_timeout_ms:
+            raise ValueError(
+                "ACME_KAFKA_HEARTBEAT_INTERVAL_MS must be below ACME_KAFKA_SESSION_TIMEOUT_MS "
+                f"({self.kafka_heartbeat_interval_ms} >= {self.kafka_session_timeout_ms})"
+            )
+        return self
 
     @property
     def implementation_packages(self) -> tuple[str, ...]:

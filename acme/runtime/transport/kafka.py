@@ -10,15 +10,26 @@ publishes its return value there, and the waiting request is matched by correlat
 
 The topics a process consumes are created before its consumers start (as NATS streams and
 Redis groups are), and the consumers join their groups side by side: a join waits on the
-broker (for other members to show up), so one after the other a host with many subscriptions
-would take that wait as many times. Tried on Tansu, a Kafka-compatible broker.
+broker for other members to show up (a stock Kafka delays a new group's first rebalance by
+group.initial.rebalance.delay.ms, 3 s by default; Tansu holds the first JoinGroup of a forming
+group for half the session timeout), so a process waits that once, not once per topic. The
+group settings (session timeout, heartbeats, rebalance timeout, poll interval) come from
+ACME_KAFKA_*.
+
+A stopping consumer leaves its groups, so that the next process to start (a restart, or the
+next test) joins at once instead of waiting for the old member's session to expire: aiokafka
+sends LeaveGroup only for generations above 0, and Tansu numbers a group's first generation 0
+(Kafka starts at 1), so the adapter sends it itself for those. Tried on Tansu, a
+Kafka-compatible broker.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
+from collections.abc import AsyncIterator, Sequence
 from typing import Annotated, Any, ClassVar
 
 from faststream import AckPolicy, Context
@@ -31,7 +42,11 @@ from acme.runtime.transport.spec import SubscriptionKind
 
 __all__ = ["KafkaTransport", "consumer_group"]
 
-TOPIC_ALREADY_EXISTS = 36  # Kafka protocol error code
+# Kafka protocol error codes
+TOPIC_ALREADY_EXISTS = 36
+GROUP_NOT_EMPTY = 68
+GROUP_ID_NOT_FOUND = 69
+GROUP_COORDINATOR = 0  # FindCoordinator key type of consumer groups
 
 
 def consumer_group(group: str, topic: str) -> str:
@@ -58,6 +73,16 @@ class KafkaTransport(Transport):
             graceful_timeout=self.settings.shutdown_timeout,
         )
 
+    def group_options(self) -> dict[str, Any]:
+        """What every group consumer of this transport is given (ACME_KAFKA_*)."""
+        settings = self.settings
+        return {
+            "session_timeout_ms": settings.kafka_session_timeout_ms,
+            "heartbeat_interval_ms": settings.kafka_heartbeat_interval_ms,
+            "rebalance_timeout_ms": settings.kafka_rebalance_timeout_ms,
+            "max_poll_interval_ms": settings.kafka_max_poll_interval_ms,
+        }
+
     def _register_events(self, subject: str, group: str, handler: Any, **doc: Any) -> Any:
         self._topics[subject] = None
         sub = self.broker.subscriber(
@@ -67,6 +92,7 @@ class KafkaTransport(Transport):
             ack_policy=AckPolicy.MANUAL,
             decoder=raw_body,
             no_reply=True,
+            **self.group_options(),
             **doc,
         )
         sub(handler)
@@ -76,7 +102,11 @@ class KafkaTransport(Transport):
         self._topics[RPC_PREFIX + subject] = None
         topic = RPC_PREFIX + subject
         sub = self.broker.subscriber(
-            topic, group_id=consumer_group(group, topic), decoder=raw_body, **doc
+            topic,
+            group_id=consumer_group(group, topic),
+            decoder=raw_body,
+            **self.group_options(),
+            **doc,
         )
         sub(handler)
         return sub
@@ -128,11 +158,78 @@ class KafkaTransport(Transport):
         finally:
             await admin.close()
 
+    async def stop_consuming(self) -> None:
+        """Stop every subscriber (side by side), then take the members aiokafka left behind
+        out of their groups."""
+        subs = [sub for sub, _ in self._subs]
+        staying = [m for m in map(_unannounced_member, subs) if m is not None]
+        results = await asyncio.gather(*(sub.stop() for sub in subs), return_exceptions=True)
+        for result in results:
+            if isinstance(result, Exception):
+                self.logger.error("stopping subscriber failed", exc_info=result)
+        await self._leave_groups(staying)
+
+    async def _leave_groups(self, members: Sequence[tuple[str, str]]) -> None:
+        """Send LeaveGroup for each (group, member id). Best effort: a member that cannot
+        leave (broker unreachable) is dropped by the broker after the session timeout."""
+        if not members:
+            return
+        from aiokafka.protocol.group import LeaveGroupRequest  # type: ignore[import-untyped]
+
+        try:
+            async with asyncio.timeout(min(5.0, self.settings.shutdown_timeout)):
+                async with self._client() as client:
+                    await asyncio.gather(
+                        *(
+                            _to_coordinator(client, group, LeaveGroupRequest(group, member))
+                            for group, member in members
+                        )
+                    )
+        except Exception as exc:
+            self.logger.warning(
+                "%d Kafka consumer(s) could not leave their groups (%s); the broker drops them "
+                "after the session timeout",
+                len(members),
+                exc,
+            )
+
+    @contextlib.asynccontextmanager
+    async def _client(self) -> AsyncIterator[Any]:
+        """A bare aiokafka client for group requests outside a consumer."""
+        from aiokafka.client import AIOKafkaClient  # type: ignore[import-untyped]
+
+        client = AIOKafkaClient(bootstrap_servers=self._servers())
+        try:
+            await client.bootstrap()
+            yield client
+        finally:
+            await client.close()
+
+    async def _delete_group(self, group_id: str) -> None:
+        """Delete a consumer group without live members, members the broker still counts
+        after a crash included on brokers that allow it (Tansu); none is fine."""
+        from aiokafka.errors import for_code  # type: ignore[import-untyped]
+        from aiokafka.protocol.admin import DeleteGroupsRequest  # type: ignore[import-untyped]
+
+        async with self._client() as client:
+            response = await _to_coordinator(client, group_id, DeleteGroupsRequest([group_id]))
+        for _, code in response.results:
+            if code == GROUP_NOT_EMPTY:
+                raise ConfigurationError(
+                    f"Kafka consumer group {group_id!r} still has members: stop its consumers "
+                    "before purging (or wait for the session timeout after a crash)"
+                )
+            if code not in (0, GROUP_ID_NOT_FOUND):
+                raise for_code(code)(f"deleting consumer group {group_id!r}")
+
     async def _purge(self, subject: str, group: str) -> None:
         from aiokafka import AIOKafkaConsumer, TopicPartition  # type: ignore[import-untyped]
 
-        # Commit the group's offsets at the end of the topic: it goes on from there, where a
-        # deleted group would start over from the earliest message.
+        # Forget the group (a standalone commit into a group that still lists members, as
+        # after a crash, is refused), then commit its offsets at the end of the topic: it goes
+        # on from there, where a group without offsets would start over from the earliest
+        # message.
+        await self._delete_group(consumer_group(group, subject))
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self._servers(),
             group_id=consumer_group(group, subject),
@@ -197,6 +294,7 @@ class KafkaTransport(Transport):
             return self._reply_topic
 
     async def close(self) -> None:
+        await self.stop_consuming()  # leaves the groups (the broker's stop would not)
         if self._reply_sub is not None:
             try:
                 await self._reply_sub.stop()
@@ -204,3 +302,21 @@ class KafkaTransport(Transport):
                 self._reply_sub = None
                 self._reply_topic = None
         await super().close()
+
+
+def _unannounced_member(sub: Any) -> tuple[str, str] | None:
+    """(group, member id) of a running subscriber whose consumer will not leave its group
+    when it stops: aiokafka sends LeaveGroup only for a generation above 0, and Tansu's first
+    generation of a group is 0. None for anything else (Kafka's generations start at 1)."""
+    coordinator = getattr(getattr(sub, "consumer", None), "_coordinator", None)
+    group = getattr(coordinator, "group_id", None)
+    member = getattr(coordinator, "member_id", "")
+    if group and member and getattr(coordinator, "generation", None) == 0:
+        return str(group), str(member)
+    return None
+
+
+async def _to_coordinator(client: Any, group: str, request: Any) -> Any:
+    """Send a group request to the group's coordinator."""
+    node = await client.coordinator_lookup(GROUP_COORDINATOR, group)
+    return await client.send(node, request)
