@@ -417,8 +417,13 @@ class RunningPlatform:
 
 def _child_env(data_dir: Path, extra: Mapping[str, str]) -> dict[str, str]:
     # Nothing from the caller's ACME_* settings leaks in: the run is what the arguments say
-    # (an exported ACME_BROKER_URL would otherwise send it to another broker).
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ACME_")}
+    # (an exported ACME_BROKER_URL would otherwise send it to another broker). The Kafka
+    # client's group settings (ACME_KAFKA_*) pass: they tune the broker the arguments chose.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("ACME_") or k.startswith("ACME_KAFKA_")
+    }
     env.update(
         {
             "ACME_DATA_DIR": str(data_dir),
