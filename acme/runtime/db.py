@@ -32,6 +32,8 @@ from sqlalchemy import (
     func,
     text,
 )
+from sqlalchemy.dialects import registry
+from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -41,7 +43,6 @@ from acme.runtime.errors import ConfigurationError
 from acme.runtime.settings import Settings
 
 __all__ = [
-    "IMMEDIATE",
     "Stores",
     "dead_letters",
     "idempotent_ddl",
@@ -55,11 +56,6 @@ __all__ = [
 # How long a SQLite call may wait for another connection's lock before "database is locked".
 _WAIT_MS = 30_000
 
-# Execution option: open the transaction with BEGIN IMMEDIATE on SQLite. A message handler's
-# transaction always writes (its inbox row), and taking the write lock up front means
-# concurrent handlers queue on busy_timeout instead of failing with "database is locked"
-# when a read transaction tries to upgrade.
-IMMEDIATE = "acme_sqlite_immediate"
 
 runtime_metadata = MetaData()
 
@@ -226,7 +222,7 @@ class Stores:
         self.settings = settings
         self._engines: dict[str, AsyncEngine] = {}
         self._writers: dict[str, asyncio.Lock] = {}
-        self._immediate: dict[str, AsyncEngine] = {}
+        self._writer_engines: dict[str, AsyncEngine] = {}
         self._lock = asyncio.Lock()
 
     def url(self, store: str) -> str:
@@ -246,12 +242,13 @@ class Stores:
             ) from None
 
     def writer(self, store: str) -> AsyncEngine:
-        """The engine of `store` whose transactions take SQLite's write lock at BEGIN
-        (BEGIN IMMEDIATE); built once, it shares the store's connection pool."""
-        engine = self._immediate.get(store)
-        if engine is None:
-            engine = self._immediate[store] = self.get(store).execution_options(**{IMMEDIATE: True})
-        return engine
+        """The engine for write transactions on `store`. On SQLite it is an engine of its own
+        whose transactions take the write lock at BEGIN (BEGIN IMMEDIATE): a message handler's
+        transaction always writes (its inbox row), and holding the lock from the start makes
+        concurrent writers queue instead of failing with "database is locked" when a read
+        transaction tries to upgrade. Elsewhere it is the store's engine."""
+        self.get(store)  # names the store in the error when it is not opened
+        return self._writer_engines.get(store) or self._engines[store]
 
     def writer_lock(self, store: str) -> contextlib.AbstractAsyncContextManager[Any]:
         """Held around write transactions of this process on `store`.
@@ -280,26 +277,31 @@ class Stores:
                 self.settings.data_dir.mkdir(parents=True, exist_ok=True)
             else:
                 await _create_database_if_missing(url)
-            engine = _make_engine(
-                url,
-                inline=self.settings.sqlite_inline,
-                pool=(self.settings.database_pool_size, self.settings.database_max_overflow),
+            pool = (self.settings.database_pool_size, self.settings.database_max_overflow)
+            inline = self.settings.sqlite_inline
+            engine = _make_engine(url, inline=inline, pool=pool)
+            writer = (
+                _make_engine(url, inline=inline, pool=pool, begin_immediate=True)
+                if url.startswith("sqlite")
+                else engine
             )
             try:
-                await _apply_schema(engine, ddl, metadata, store)
+                await _apply_schema(writer, ddl, metadata, store)
             except BaseException:
                 await engine.dispose()
+                await writer.dispose()
                 raise
             self._engines[store] = engine
-            if url.startswith("sqlite"):
+            if writer is not engine:
+                self._writer_engines[store] = writer
                 self._writers[store] = asyncio.Lock()
             return engine
 
     async def dispose(self) -> None:
-        engines, self._engines = self._engines, {}
+        engines = [*self._engines.values(), *self._writer_engines.values()]
+        self._engines, self._writer_engines = {}, {}
         self._writers.clear()
-        self._immediate.clear()
-        for engine in engines.values():
+        for engine in engines:
             await engine.dispose()
 
 
@@ -401,7 +403,46 @@ def _waiting(
             connection.execute("PRAGMA busy_timeout=0")
 
 
-def _make_engine(url: str, *, inline: bool = False, pool: tuple[int, int] = (5, 10)) -> AsyncEngine:
+class _SQLiteDialect(SQLiteDialect_aiosqlite):
+    """aiosqlite's dialect, opening every transaction with an explicit BEGIN, or BEGIN
+    IMMEDIATE on a store's writer engine.
+
+    SQLAlchemy's recipe for this is a "begin" event listener; but an engine with any
+    connection event listener dispatches every statement's before/after events too, which cost
+    more CPU than the statement on SQLite. The dialect's own hook costs nothing per statement.
+    The sqlite3 connection runs in autocommit mode (isolation_level None, see _make_engine), so
+    the driver never opens a transaction behind SQLAlchemy's back (which would defeat BEGIN
+    IMMEDIATE and SAVEPOINT); commit() and rollback() end the one opened here.
+    """
+
+    supports_statement_cache = True
+
+    def __init__(self, acme_begin_immediate: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.begin_statement = "BEGIN IMMEDIATE" if acme_begin_immediate else "BEGIN"
+
+    def do_begin(self, dbapi_connection: Any) -> None:
+        statement = self.begin_statement
+        driver = dbapi_connection.driver_connection
+        if isinstance(driver, _HybridConnection) and driver.try_inline(statement):
+            return  # the usual case: nothing to wait for, no cursor and no thread round trip
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(statement)
+        finally:
+            cursor.close()
+
+
+registry.register("sqlite.acme_aiosqlite", __name__, "_SQLiteDialect")
+
+
+def _make_engine(
+    url: str,
+    *,
+    inline: bool = False,
+    pool: tuple[int, int] = (5, 10),
+    begin_immediate: bool = False,
+) -> AsyncEngine:
     if not url.startswith("sqlite"):
         size, overflow = pool
         return create_async_engine(url, pool_pre_ping=True, pool_size=size, max_overflow=overflow)
@@ -427,7 +468,11 @@ def _make_engine(url: str, *, inline: bool = False, pool: tuple[int, int] = (5, 
         options["async_creator"] = connect_hybrid
     else:
         options["connect_args"] = {"timeout": _WAIT_MS / 1000}
-    engine = create_async_engine(url, **options)
+    parsed = make_url(url)
+    if parsed.drivername == "sqlite+aiosqlite":
+        parsed = parsed.set(drivername="sqlite+acme_aiosqlite")
+        options["acme_begin_immediate"] = begin_immediate
+    engine = create_async_engine(parsed, **options)
 
     # Hybrid connections never wait inline: a busy call moves to the worker thread, which
     # waits up to _WAIT_MS (see _HybridConnection).
@@ -435,8 +480,8 @@ def _make_engine(url: str, *, inline: bool = False, pool: tuple[int, int] = (5, 
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Let SQLAlchemy emit BEGIN itself (pysqlite's implicit transactions would defeat
-        # BEGIN IMMEDIATE and SAVEPOINT), then set the pragmas every connection needs.
+        # Autocommit mode: transactions are opened by _SQLiteDialect.do_begin alone. Then the
+        # pragmas every connection needs.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout={busy_ms}")  # writers queue instead of failing
@@ -444,15 +489,6 @@ def _make_engine(url: str, *, inline: bool = False, pool: tuple[int, int] = (5, 
         cursor.execute("PRAGMA foreign_keys=ON")  # the catalog's REFERENCES are enforced
         cursor.execute("PRAGMA synchronous=NORMAL")  # durable at checkpoints; safe with WAL
         cursor.close()
-
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(conn: Any) -> None:
-        immediate = conn.get_execution_options().get(IMMEDIATE, False)
-        statement = "BEGIN IMMEDIATE" if immediate else "BEGIN"
-        driver = conn.connection.driver_connection
-        if isinstance(driver, _HybridConnection) and driver.try_inline(statement):
-            return  # the usual case: no execution context and result object for a BEGIN
-        conn.exec_driver_sql(statement)
 
     return engine
 
@@ -462,23 +498,21 @@ async def _apply_schema(
 ) -> None:
     for attempt in range(3):
         try:
-            async with engine.connect() as conn:
-                # SQLite: take the write lock at BEGIN. A deferred transaction reads the schema
-                # first; if another process (systems starting together share the runtime store)
-                # commits meanwhile, its upgrade to writer fails at once with "database is
-                # locked" instead of waiting on busy_timeout. Other databases ignore it.
-                await conn.execution_options(**{IMMEDIATE: True})
-                async with conn.begin():
-                    for number, statement in enumerate(ddl, start=1):
-                        try:
-                            await conn.exec_driver_sql(idempotent_ddl(statement))
-                        except DBAPIError as exc:
-                            raise ConfigurationError(
-                                f"data store {store!r}: DDL statement {number} failed: "
-                                f"{exc.orig}\n{statement.strip()[:300]}"
-                            ) from exc
-                    for meta in metadata:
-                        await conn.run_sync(meta.create_all, checkfirst=True)
+            # `engine` is the store's writer: on SQLite it takes the write lock at BEGIN. A
+            # deferred transaction reads the schema first; if another process (systems
+            # starting together share the runtime store) commits meanwhile, its upgrade to
+            # writer fails at once with "database is locked" instead of waiting on busy_timeout.
+            async with engine.connect() as conn, conn.begin():
+                for number, statement in enumerate(ddl, start=1):
+                    try:
+                        await conn.exec_driver_sql(idempotent_ddl(statement))
+                    except DBAPIError as exc:
+                        raise ConfigurationError(
+                            f"data store {store!r}: DDL statement {number} failed: "
+                            f"{exc.orig}\n{statement.strip()[:300]}"
+                        ) from exc
+                for meta in metadata:
+                    await conn.run_sync(meta.create_all, checkfirst=True)
             return
         except (IntegrityError, ProgrammingError):
             # Two processes creating the same PostgreSQL table at once: one loses with a
