@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, get_type_hints
 
-from pydantic import BaseModel
+from pydantic import BaseModel, GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
 __all__ = [
     "ApiError",
@@ -21,14 +24,17 @@ __all__ = [
     "ChannelBinding",
     "HandlerContractError",
     "Incoming",
+    "JsonBody",
     "MessageContext",
     "MessageSpec",
+    "NotNull",
     "OperationSpec",
     "Outbox",
     "Outgoing",
     "RequestContext",
     "Route",
     "ServiceSpec",
+    "UniqueItems",
     "check_handlers",
 ]
 
@@ -183,6 +189,136 @@ class Route:
 
     incoming: Incoming
     handler: Callable[..., Awaitable[Any]]
+
+
+# --- Field markers of generated models ------------------------------------------------------
+# The generator's class template puts these in a field's `Annotated[...]` where a JSON Schema
+# rule has no Pydantic type of its own. Each one validates and also writes the rule back into
+# the model's JSON Schema, so the published schema says what the model enforces.
+
+_NULL_SCHEMA: dict[str, Any] = {"type": "null"}
+# Set while a request body is validated (see `JsonBody`).
+_REQUEST_BODY: ContextVar[bool] = ContextVar("generator_contracts_request_body", default=False)
+
+
+class JsonBody:
+    """A request body parameter of a generated router: its data came from JSON.
+
+    FastAPI parses a body with ``json.loads`` and validates the result in Pydantic's Python
+    mode, as it would a dict built in code; this marker tells `NotNull` that this one is data
+    from outside. (A broker message is validated with ``model_validate_json``: JSON mode.)
+    """
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        return core_schema.no_info_wrap_validator_function(_as_request_body, handler(source))
+
+    def __repr__(self) -> str:
+        return "JsonBody()"
+
+
+def _as_request_body(value: Any, handler: core_schema.ValidatorFunctionWrapHandler) -> Any:
+    token = _REQUEST_BODY.set(True)
+    try:
+        return handler(value)
+    finally:
+        _REQUEST_BODY.reset(token)
+
+
+class NotNull:
+    """An optional property whose schema does not admit null.
+
+    Left out, the field holds its default (None). Sent as null in JSON (a request body, a
+    broker message, ``model_validate_json``) it is an error naming the field. In Python the
+    type stays ``X | None`` and None means "absent": code may build a model with
+    ``field=None`` or from a dict holding None, and outputs leave None out, so the JSON written
+    is the same as without the property.
+    """
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        schema = handler(source)
+        return core_schema.with_info_before_validator_function(_refuse_null, schema)
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return _without_null(handler(schema))
+
+    def __repr__(self) -> str:
+        return "NotNull()"
+
+
+def _refuse_null(value: Any, info: core_schema.ValidationInfo) -> Any:
+    if value is None and (info.mode == "json" or _REQUEST_BODY.get()):
+        raise PydanticCustomError(
+            "null_not_allowed", "Input should not be null (leave the property out instead)"
+        )
+    return value
+
+
+def _without_null(schema: JsonSchemaValue) -> JsonSchemaValue:
+    options = schema.get("anyOf")
+    if not isinstance(options, list) or _NULL_SCHEMA not in options:
+        return schema
+    rest = [option for option in options if option != _NULL_SCHEMA]
+    others = {key: value for key, value in schema.items() if key != "anyOf"}
+    if len(rest) == 1:
+        return {**rest[0], **others}
+    return {"anyOf": rest, **others}
+
+
+class UniqueItems:
+    """An array property with ``uniqueItems: true``: a repeated item is an error naming both
+    positions. The value stays a list, in the order given (a set would not keep it)."""
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        schema = handler(source)
+        return core_schema.no_info_after_validator_function(_refuse_repeats, schema)
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return _mark_unique(handler(schema))
+
+    def __repr__(self) -> str:
+        return "UniqueItems()"
+
+
+def _refuse_repeats(items: Any) -> Any:
+    if not isinstance(items, list):
+        return items  # None where the property is optional
+    hashed: dict[Any, int] = {}  # item (as JSON compares it) -> first position
+    unhashed: list[tuple[Any, int]] = []  # dicts and lists: compared one by one
+    for position, item in enumerate(items):
+        key = (type(item) is bool, item)  # JSON: true is not 1
+        try:
+            first = hashed.setdefault(key, position)
+        except TypeError:
+            first = next((at for other, at in unhashed if other == item), position)
+            if first == position:
+                unhashed.append((item, position))
+        if first != position:
+            raise PydanticCustomError(
+                "unique_items",
+                "Items should be unique; item {position} repeats item {first}",
+                {"position": position, "first": first},
+            )
+    return items
+
+
+def _mark_unique(schema: JsonSchemaValue) -> JsonSchemaValue:
+    if schema.get("type") == "array":
+        return {**schema, "uniqueItems": True}
+    options = schema.get("anyOf")
+    if isinstance(options, list):
+        marked = [_mark_unique(option) for option in options]
+        return {**schema, "anyOf": marked}
+    return schema
 
 
 class HandlerContractError(TypeError):

@@ -9,7 +9,7 @@ from generated.messages.add_item_to_cart import AddItemToCart
 from generated.messages.checkout_cart import CheckoutCart
 from generated.messages.create_cart import CreateCart
 from generated.messages.get_cart import GetCartResponse
-from generator.contracts import Authorizer, OperationSpec, RequestContext
+from generator.contracts import Authorizer, JsonBody, OperationSpec, RequestContext
 
 UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 
@@ -143,7 +143,7 @@ def build_router(handlers: CartApiHttpHandlers, authorizer: Authorizer) -> APIRo
     )
     async def create_cart(
         *,
-        body: CreateCart,
+        body: Annotated[CreateCart, JsonBody()],
         request: Annotated[RequestContext, Depends(authorizer.dependency(CREATE_CART))],
     ) -> GetCartResponse:
         return await handlers.create_cart(body, request)
@@ -206,7 +206,7 @@ def build_router(handlers: CartApiHttpHandlers, authorizer: Authorizer) -> APIRo
         cart_id: Annotated[
             str, Path(alias="cartId", pattern=UUID_PATTERN, description="Id of the cart.")
         ],
-        body: AddItemToCart,
+        body: Annotated[AddItemToCart, JsonBody()],
         request: Annotated[RequestContext, Depends(authorizer.dependency(ADD_ITEM_TO_CART))],
     ) -> GetCartResponse:
         return await handlers.add_item_to_cart(cart_id, body, request)
@@ -278,7 +278,7 @@ def build_router(handlers: CartApiHttpHandlers, authorizer: Authorizer) -> APIRo
         cart_id: Annotated[
             str, Path(alias="cartId", pattern=UUID_PATTERN, description="Id of the cart.")
         ],
-        body: CheckoutCart,
+        body: Annotated[CheckoutCart, JsonBody()],
         request: Annotated[RequestContext, Depends(authorizer.dependency(CHECKOUT_CART))],
     ) -> GetCartResponse:
         return await handlers.checkout_cart(cart_id, body, request)

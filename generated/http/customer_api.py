@@ -17,7 +17,7 @@ from generated.messages.get_customer import GetCustomerResponse
 from generated.messages.list_customer_addresses import ListCustomerAddressesResponse
 from generated.messages.register_customer import RegisterCustomer
 from generated.messages.update_customer import UpdateCustomer
-from generator.contracts import Authorizer, OperationSpec, RequestContext
+from generator.contracts import Authorizer, JsonBody, OperationSpec, RequestContext
 
 UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 
@@ -149,7 +149,7 @@ def build_router(handlers: CustomerApiHttpHandlers, authorizer: Authorizer) -> A
     )
     async def register_customer(
         *,
-        body: RegisterCustomer,
+        body: Annotated[RegisterCustomer, JsonBody()],
         request: Annotated[RequestContext, Depends(authorizer.dependency(REGISTER_CUSTOMER))],
     ) -> GetCustomerResponse:
         return await handlers.register_customer(body, request)
@@ -206,7 +206,7 @@ def build_router(handlers: CustomerApiHttpHandlers, authorizer: Authorizer) -> A
             str,
             Path(alias="customerId", pattern=UUID_PATTERN, description="Identity of the customer."),
         ],
-        body: UpdateCustomer,
+        body: Annotated[UpdateCustomer, JsonBody()],
         request: Annotated[RequestContext, Depends(authorizer.dependency(UPDATE_CUSTOMER))],
     ) -> GetCustomerResponse:
         return await handlers.update_customer(customer_id, body, request)
@@ -262,7 +262,7 @@ def build_router(handlers: CustomerApiHttpHandlers, authorizer: Authorizer) -> A
             str,
             Path(alias="customerId", pattern=UUID_PATTERN, description="Identity of the customer."),
         ],
-        body: AddCustomerAddressRequest,
+        body: Annotated[AddCustomerAddressRequest, JsonBody()],
         request: Annotated[RequestContext, Depends(authorizer.dependency(ADD_CUSTOMER_ADDRESS))],
     ) -> AddCustomerAddressResponse:
         return await handlers.add_customer_address(customer_id, body, request)

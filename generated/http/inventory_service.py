@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Path
 
 from generated.messages.get_stock_level import GetStockLevelResponse
 from generated.messages.set_stock_level import SetStockLevel
-from generator.contracts import Authorizer, OperationSpec, RequestContext
+from generator.contracts import Authorizer, JsonBody, OperationSpec, RequestContext
 
 UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 
@@ -124,7 +124,7 @@ def build_router(handlers: InventoryServiceHttpHandlers, authorizer: Authorizer)
                 description="Product whose stock is read or set.",
             ),
         ],
-        body: SetStockLevel,
+        body: Annotated[SetStockLevel, JsonBody()],
         request: Annotated[RequestContext, Depends(authorizer.dependency(SET_STOCK_LEVEL))],
     ) -> GetStockLevelResponse:
         return await handlers.set_stock_level(product_id, body, request)

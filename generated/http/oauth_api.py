@@ -12,7 +12,7 @@ from generated.messages.authenticate_customer import (
     AuthenticateCustomerRequest,
     AuthenticateCustomerResponse,
 )
-from generator.contracts import Authorizer, OperationSpec, RequestContext
+from generator.contracts import Authorizer, JsonBody, OperationSpec, RequestContext
 
 AUTHENTICATE_CUSTOMER = OperationSpec(
     operation_id="authenticateCustomer",
@@ -63,7 +63,7 @@ def build_router(handlers: OauthApiHttpHandlers, authorizer: Authorizer) -> APIR
     )
     async def authenticate_customer(
         *,
-        body: AuthenticateCustomerRequest,
+        body: Annotated[AuthenticateCustomerRequest, JsonBody()],
         request: Annotated[RequestContext, Depends(authorizer.dependency(AUTHENTICATE_CUSTOMER))],
     ) -> AuthenticateCustomerResponse:
         return await handlers.authenticate_customer(body, request)

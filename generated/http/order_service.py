@@ -12,7 +12,7 @@ from generated.messages.change_order_delivery_address import ChangeOrderDelivery
 from generated.messages.get_order import GetOrderResponse
 from generated.messages.list_orders import ListOrdersResponse
 from generated.messages.release_order_hold import ReleaseOrderHold
-from generator.contracts import Authorizer, OperationSpec, RequestContext
+from generator.contracts import Authorizer, JsonBody, OperationSpec, RequestContext
 
 UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 
@@ -242,7 +242,7 @@ def build_router(handlers: OrderServiceHttpHandlers, authorizer: Authorizer) -> 
         order_id: Annotated[
             str, Path(alias="orderId", pattern=UUID_PATTERN, description="Id of the order.")
         ],
-        body: CancelOrder,
+        body: Annotated[CancelOrder, JsonBody()],
         request: Annotated[RequestContext, Depends(authorizer.dependency(CANCEL_ORDER))],
     ) -> GetOrderResponse:
         return await handlers.cancel_order(order_id, body, request)
@@ -274,7 +274,7 @@ def build_router(handlers: OrderServiceHttpHandlers, authorizer: Authorizer) -> 
         order_id: Annotated[
             str, Path(alias="orderId", pattern=UUID_PATTERN, description="Id of the order.")
         ],
-        body: ChangeOrderDeliveryAddress,
+        body: Annotated[ChangeOrderDeliveryAddress, JsonBody()],
         request: Annotated[
             RequestContext, Depends(authorizer.dependency(CHANGE_ORDER_DELIVERY_ADDRESS))
         ],
@@ -306,7 +306,7 @@ def build_router(handlers: OrderServiceHttpHandlers, authorizer: Authorizer) -> 
         order_id: Annotated[
             str, Path(alias="orderId", pattern=UUID_PATTERN, description="Id of the order.")
         ],
-        body: ReleaseOrderHold,
+        body: Annotated[ReleaseOrderHold, JsonBody()],
         request: Annotated[RequestContext, Depends(authorizer.dependency(RELEASE_ORDER_HOLD))],
     ) -> GetOrderResponse:
         return await handlers.release_order_hold(order_id, body, request)

@@ -12,7 +12,7 @@ from generated.messages.create_product import CreateProduct
 from generated.messages.get_product import GetProductResponse
 from generated.messages.reindex_catalog import ReindexCatalog
 from generated.messages.update_product import UpdateProduct
-from generator.contracts import Authorizer, OperationSpec, RequestContext
+from generator.contracts import Authorizer, JsonBody, OperationSpec, RequestContext
 
 UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 
@@ -146,7 +146,7 @@ def build_router(handlers: ProductApiHttpHandlers, authorizer: Authorizer) -> AP
     )
     async def create_product(
         *,
-        body: CreateProduct,
+        body: Annotated[CreateProduct, JsonBody()],
         request: Annotated[RequestContext, Depends(authorizer.dependency(CREATE_PRODUCT))],
     ) -> GetProductResponse:
         return await handlers.create_product(body, request)
@@ -172,7 +172,7 @@ def build_router(handlers: ProductApiHttpHandlers, authorizer: Authorizer) -> AP
     )
     async def reindex_catalog(
         *,
-        body: ReindexCatalog,
+        body: Annotated[ReindexCatalog, JsonBody()],
         request: Annotated[RequestContext, Depends(authorizer.dependency(REINDEX_CATALOG))],
     ) -> ReindexCatalog:
         return await handlers.reindex_catalog(body, request)
@@ -255,7 +255,7 @@ def build_router(handlers: ProductApiHttpHandlers, authorizer: Authorizer) -> AP
             str,
             Path(alias="productId", pattern=UUID_PATTERN, description="Identity of the product."),
         ],
-        body: UpdateProduct,
+        body: Annotated[UpdateProduct, JsonBody()],
         request: Annotated[RequestContext, Depends(authorizer.dependency(UPDATE_PRODUCT))],
     ) -> GetProductResponse:
         return await handlers.update_product(product_id, body, request)

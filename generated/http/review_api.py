@@ -14,7 +14,7 @@ from generated.messages.review_helpful_voted import ReviewHelpfulVoted
 from generated.messages.review_submitted import ReviewSubmitted
 from generated.messages.submit_review import SubmitReview
 from generated.messages.vote_review_helpful import VoteReviewHelpful
-from generator.contracts import Authorizer, OperationSpec, RequestContext
+from generator.contracts import Authorizer, JsonBody, OperationSpec, RequestContext
 
 UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 
@@ -176,7 +176,7 @@ def build_router(handlers: ReviewApiHttpHandlers, authorizer: Authorizer) -> API
                 description="Product the reviews are about.",
             ),
         ],
-        body: SubmitReview,
+        body: Annotated[SubmitReview, JsonBody()],
         request: Annotated[RequestContext, Depends(authorizer.dependency(SUBMIT_REVIEW))],
     ) -> ReviewSubmitted:
         return await handlers.submit_review(product_id, body, request)
@@ -206,7 +206,7 @@ def build_router(handlers: ReviewApiHttpHandlers, authorizer: Authorizer) -> API
         review_id: Annotated[
             str, Path(alias="reviewId", pattern=UUID_PATTERN, description="The review.")
         ],
-        body: FlagReview,
+        body: Annotated[FlagReview, JsonBody()],
         request: Annotated[RequestContext, Depends(authorizer.dependency(FLAG_REVIEW))],
     ) -> ReviewFlagged:
         return await handlers.flag_review(review_id, body, request)
@@ -235,7 +235,7 @@ def build_router(handlers: ReviewApiHttpHandlers, authorizer: Authorizer) -> API
         review_id: Annotated[
             str, Path(alias="reviewId", pattern=UUID_PATTERN, description="The review.")
         ],
-        body: VoteReviewHelpful,
+        body: Annotated[VoteReviewHelpful, JsonBody()],
         request: Annotated[RequestContext, Depends(authorizer.dependency(VOTE_REVIEW_HELPFUL))],
     ) -> ReviewHelpfulVoted:
         return await handlers.vote_review_helpful(review_id, body, request)

@@ -6,7 +6,9 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
+
+from generator.contracts import NotNull
 
 
 class PublishedReview(BaseModel):
@@ -18,10 +20,14 @@ class PublishedReview(BaseModel):
     )
     review_id: Annotated[UUID, Field(alias="reviewId", description="Identity of the review.")]
     customer_id: Annotated[UUID, Field(alias="customerId", description="Author.")]
-    rating: Annotated[int, Field(description="Stars given.", ge=1, le=5)]
-    title: Annotated[str | None, Field(description="Headline.", max_length=120)] = None
-    body: Annotated[str, Field(description="Review text.", max_length=5000)]
-    helpful_count: Annotated[int, Field(alias="helpfulCount", description="Helpful votes.", ge=0)]
+    rating: Annotated[StrictInt, Field(description="Stars given.", ge=1, le=5)]
+    title: Annotated[
+        StrictStr | None, Field(description="Headline.", max_length=120), NotNull()
+    ] = None
+    body: Annotated[StrictStr, Field(description="Review text.", max_length=5000)]
+    helpful_count: Annotated[
+        StrictInt, Field(alias="helpfulCount", description="Helpful votes.", ge=0)
+    ]
     published_at: Annotated[
         AwareDatetime, Field(alias="publishedAt", description="When the review became visible.")
     ]
@@ -32,9 +38,10 @@ class GeneratorHttpModelsRootProblemError(BaseModel):
         populate_by_name=True,
     )
     location: Annotated[
-        str, Field(description="Where the problem is, as a dotted path (for example body.price).")
+        StrictStr,
+        Field(description="Where the problem is, as a dotted path (for example body.price)."),
     ]
-    message: Annotated[str, Field(description="What is wrong with the value.")]
+    message: Annotated[StrictStr, Field(description="What is wrong with the value.")]
 
 
 class GeneratorHttpModelsRootProblem(BaseModel):
@@ -43,28 +50,32 @@ class GeneratorHttpModelsRootProblem(BaseModel):
     model_config = ConfigDict(
         populate_by_name=True,
     )
-    type: Annotated[str | None, Field(description="URI that identifies the kind of problem.")] = (
+    type: Annotated[StrictStr, Field(description="URI that identifies the kind of problem.")] = (
         "about:blank"
     )
     title: Annotated[
-        str, Field(description="Short, human-readable summary of the kind of problem.")
+        StrictStr, Field(description="Short, human-readable summary of the kind of problem.")
     ]
     status: Annotated[
-        int, Field(description="HTTP status code of this occurrence.", ge=400, le=599)
+        StrictInt, Field(description="HTTP status code of this occurrence.", ge=400, le=599)
     ]
-    detail: Annotated[str | None, Field(description="Explanation specific to this occurrence.")] = (
-        None
-    )
+    detail: Annotated[
+        StrictStr | None, Field(description="Explanation specific to this occurrence."), NotNull()
+    ] = None
     instance: Annotated[
-        str | None, Field(description="The request path that produced the problem.")
+        StrictStr | None,
+        Field(description="The request path that produced the problem."),
+        NotNull(),
     ] = None
     code: Annotated[
-        str | None,
+        StrictStr | None,
         Field(description="Stable, machine-readable error code (for example SKU_TAKEN)."),
+        NotNull(),
     ] = None
     errors: Annotated[
         list[GeneratorHttpModelsRootProblemError] | None,
         Field(description="Field-level problems of a 422 response."),
+        NotNull(),
     ] = None
 
 
@@ -76,23 +87,27 @@ class ProductReviewsPage(BaseModel):
         populate_by_name=True,
     )
     product_id: Annotated[UUID, Field(alias="productId", description="The product.")]
-    page: Annotated[int, Field(description="The page returned.", ge=1)]
+    page: Annotated[StrictInt, Field(description="The page returned.", ge=1)]
     page_size: Annotated[
-        int, Field(alias="pageSize", description="The page size used.", ge=1, le=100)
+        StrictInt, Field(alias="pageSize", description="The page size used.", ge=1, le=100)
     ]
-    total: Annotated[int, Field(description="Number of published reviews of the product.", ge=0)]
+    total: Annotated[
+        StrictInt, Field(description="Number of published reviews of the product.", ge=0)
+    ]
     average_rating: Annotated[
-        float | None,
+        StrictFloat | None,
         Field(
             alias="averageRating",
             description="Average rating from the rating cache; absent while the cache has no summary.",
             ge=0.0,
             le=5.0,
         ),
+        NotNull(),
     ] = None
     review_count: Annotated[
-        int | None,
+        StrictInt | None,
         Field(alias="reviewCount", description="Number of reviews behind the average.", ge=0),
+        NotNull(),
     ] = None
     reviews: Annotated[
         list[PublishedReview],

@@ -8,9 +8,9 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
-from generator.contracts import MessageSpec
+from generator.contracts import MessageSpec, NotNull
 
 
 class AddCustomerAddressRequest(BaseModel):
@@ -28,21 +28,24 @@ class AddCustomerAddressRequest(BaseModel):
         ),
     ]
     recipient_name: Annotated[
-        str | None,
+        StrictStr | None,
         Field(
             alias="recipientName", description="Name printed on the parcel label.", max_length=200
         ),
+        NotNull(),
     ] = None
     line1: Annotated[
-        str,
+        StrictStr,
         Field(description="First address line (street and number).", max_length=200, min_length=1),
     ]
     line2: Annotated[
-        str | None, Field(description="Second address line (flat, floor, company).", max_length=200)
+        StrictStr | None,
+        Field(description="Second address line (flat, floor, company).", max_length=200),
+        NotNull(),
     ] = None
-    city: Annotated[str, Field(description="Town or city.", max_length=100, min_length=1)]
+    city: Annotated[StrictStr, Field(description="Town or city.", max_length=100, min_length=1)]
     postal_code: Annotated[
-        str,
+        StrictStr,
         Field(
             alias="postalCode",
             description="Postal code as written in the destination country.",
@@ -51,7 +54,7 @@ class AddCustomerAddressRequest(BaseModel):
         ),
     ]
     country_code: Annotated[
-        str,
+        StrictStr,
         Field(
             alias="countryCode",
             description="ISO 3166-1 alpha-2 country code.",
@@ -59,7 +62,7 @@ class AddCustomerAddressRequest(BaseModel):
         ),
     ]
     is_default: Annotated[
-        bool | None,
+        StrictBool,
         Field(
             alias="isDefault",
             description="Make this the default address. The first saved address is the default anyway.",
@@ -79,21 +82,24 @@ class AddCustomerAddressResponse(BaseModel):
     ]
     customer_id: Annotated[UUID, Field(alias="customerId", description="Customer who saved it.")]
     recipient_name: Annotated[
-        str | None,
+        StrictStr | None,
         Field(
             alias="recipientName", description="Name printed on the parcel label.", max_length=200
         ),
+        NotNull(),
     ] = None
     line1: Annotated[
-        str,
+        StrictStr,
         Field(description="First address line (street and number).", max_length=200, min_length=1),
     ]
     line2: Annotated[
-        str | None, Field(description="Second address line (flat, floor, company).", max_length=200)
+        StrictStr | None,
+        Field(description="Second address line (flat, floor, company).", max_length=200),
+        NotNull(),
     ] = None
-    city: Annotated[str, Field(description="Town or city.", max_length=100, min_length=1)]
+    city: Annotated[StrictStr, Field(description="Town or city.", max_length=100, min_length=1)]
     postal_code: Annotated[
-        str,
+        StrictStr,
         Field(
             alias="postalCode",
             description="Postal code as written in the destination country.",
@@ -102,7 +108,7 @@ class AddCustomerAddressResponse(BaseModel):
         ),
     ]
     country_code: Annotated[
-        str,
+        StrictStr,
         Field(
             alias="countryCode",
             description="ISO 3166-1 alpha-2 country code.",
@@ -110,7 +116,7 @@ class AddCustomerAddressResponse(BaseModel):
         ),
     ]
     is_default: Annotated[
-        bool,
+        StrictBool,
         Field(alias="isDefault", description="True for the customer's default delivery address."),
     ]
     created_at: Annotated[

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from generator.contracts import MessageSpec
 
@@ -23,7 +23,7 @@ class AddItemToCart(BaseModel):
         Field(alias="cartId", description="Cart to change; must equal the cartId of the path."),
     ]
     product_id: Annotated[UUID, Field(alias="productId", description="Product to add.")]
-    quantity: Annotated[int, Field(description="Units to add.", ge=1)]
+    quantity: Annotated[StrictInt, Field(description="Units to add.", ge=1)]
 
 
 MESSAGE = MessageSpec(

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictInt, StrictStr
 
-from generator.contracts import MessageSpec
+from generator.contracts import MessageSpec, NotNull
 
 
 class AuthenticateCustomerRequest(BaseModel):
@@ -17,9 +17,11 @@ class AuthenticateCustomerRequest(BaseModel):
         extra="forbid",
         populate_by_name=True,
     )
-    email: Annotated[EmailStr | None, Field(description="Sign-in name.")] = None
+    email: Annotated[EmailStr | None, Field(description="Sign-in name."), NotNull()] = None
     password: Annotated[
-        str | None, Field(description="Password; compared with the stored hash and never logged.")
+        StrictStr | None,
+        Field(description="Password; compared with the stored hash and never logged."),
+        NotNull(),
     ] = None
 
 
@@ -31,17 +33,20 @@ class AuthenticateCustomerResponse(BaseModel):
         populate_by_name=True,
     )
     access_token: Annotated[
-        str | None,
+        StrictStr | None,
         Field(
             alias="accessToken",
             description="Signed JWT to send as `Authorization: Bearer` to every API.",
         ),
+        NotNull(),
     ] = None
     token_type: Annotated[
-        Literal["Bearer"] | None, Field(alias="tokenType", description="Always Bearer.")
+        Literal["Bearer"] | None, Field(alias="tokenType", description="Always Bearer."), NotNull()
     ] = None
     expires_in: Annotated[
-        int | None, Field(alias="expiresIn", description="Seconds until the token expires.", ge=1)
+        StrictInt | None,
+        Field(alias="expiresIn", description="Seconds until the token expires.", ge=1),
+        NotNull(),
     ] = None
 
 

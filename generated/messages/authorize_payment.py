@@ -8,9 +8,9 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from generator.contracts import MessageSpec
+from generator.contracts import MessageSpec, NotNull
 
 
 class AuthorizePayment(BaseModel):
@@ -22,13 +22,14 @@ class AuthorizePayment(BaseModel):
     )
     cart_id: Annotated[UUID, Field(alias="cartId", description="Cart being checked out.")]
     customer_id: Annotated[
-        UUID | None, Field(alias="customerId", description="Customer who pays.")
+        UUID | None, Field(alias="customerId", description="Customer who pays."), NotNull()
     ] = None
     amount: Annotated[
-        int, Field(description="Amount to charge. In minor units of `currency` (cents).", ge=0)
+        StrictInt,
+        Field(description="Amount to charge. In minor units of `currency` (cents).", ge=0),
     ]
     currency: Annotated[
-        str,
+        StrictStr,
         Field(
             description="ISO 4217 currency code of every amount in this message.",
             pattern="^[A-Z]{3}$",
@@ -39,13 +40,15 @@ class AuthorizePayment(BaseModel):
         Field(
             alias="checkoutId", description="Checkout the payment belongs to; echoed in the reply."
         ),
+        NotNull(),
     ] = None
     order_id: Annotated[
         UUID | None,
         Field(alias="orderId", description="Pre-allocated order id the payment is for."),
+        NotNull(),
     ] = None
     payment_method: Annotated[
-        str | None,
+        StrictStr,
         Field(
             alias="paymentMethod",
             description="Stripe payment method id to charge.",

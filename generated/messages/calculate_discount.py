@@ -8,9 +8,9 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from generator.contracts import MessageSpec
+from generator.contracts import MessageSpec, NotNull
 
 
 class CalculateDiscountRequest(BaseModel):
@@ -20,22 +20,30 @@ class CalculateDiscountRequest(BaseModel):
         extra="forbid",
         populate_by_name=True,
     )
-    cart_id: Annotated[UUID | None, Field(alias="cartId", description="Cart being priced.")] = None
+    cart_id: Annotated[
+        UUID | None, Field(alias="cartId", description="Cart being priced."), NotNull()
+    ] = None
     customer_id: Annotated[
-        UUID | None, Field(alias="customerId", description="Owner of the cart, for segment rules.")
+        UUID | None,
+        Field(alias="customerId", description="Owner of the cart, for segment rules."),
+        NotNull(),
     ] = None
     subtotal: Annotated[
-        int | None,
+        StrictInt | None,
         Field(
             description="Cart subtotal before discount. In minor units of `currency` (cents).", ge=0
         ),
+        NotNull(),
     ] = None
     currency: Annotated[
-        str | None, Field(description="ISO 4217 currency of the subtotal.", pattern="^[A-Z]{3}$")
+        StrictStr | None,
+        Field(description="ISO 4217 currency of the subtotal.", pattern="^[A-Z]{3}$"),
+        NotNull(),
     ] = None
     promotion_code: Annotated[
-        str | None,
+        StrictStr | None,
         Field(alias="promotionCode", description="Promotion code entered by the shopper."),
+        NotNull(),
     ] = None
 
 
@@ -47,18 +55,20 @@ class CalculateDiscountResponse(BaseModel):
         populate_by_name=True,
     )
     discount: Annotated[
-        int | None,
+        StrictInt | None,
         Field(
             description="Discount to take off the subtotal (0 when nothing applies). In minor units of `currency` (cents).",
             ge=0,
         ),
+        NotNull(),
     ] = None
     applied_promotions: Annotated[
-        list[str] | None,
+        list[StrictStr] | None,
         Field(
             alias="appliedPromotions",
             description="Codes of the promotions that produced the discount.",
         ),
+        NotNull(),
     ] = None
 
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from generator.contracts import MessageSpec
+from generator.contracts import MessageSpec, NotNull
 
 
 class CartCheckedOutItem(BaseModel):
@@ -21,9 +21,9 @@ class CartCheckedOutItem(BaseModel):
         populate_by_name=True,
     )
     product_id: Annotated[UUID, Field(alias="productId", description="Product on this line.")]
-    quantity: Annotated[int, Field(description="Number of units.", ge=1)]
+    quantity: Annotated[StrictInt, Field(description="Number of units.", ge=1)]
     unit_price: Annotated[
-        int,
+        StrictInt,
         Field(
             alias="unitPrice",
             description="Price of one unit at checkout. In minor units of `currency` (cents).",
@@ -31,7 +31,9 @@ class CartCheckedOutItem(BaseModel):
         ),
     ]
     sku: Annotated[
-        str | None, Field(description="SKU of the product, from the cart's price list.")
+        StrictStr | None,
+        Field(description="SKU of the product, from the cart's price list."),
+        NotNull(),
     ] = None
 
 
@@ -43,22 +45,24 @@ class CartCheckedOutDeliveryAddress(BaseModel):
         populate_by_name=True,
     )
     recipient_name: Annotated[
-        str | None,
+        StrictStr | None,
         Field(
             alias="recipientName", description="Name printed on the parcel label.", max_length=200
         ),
+        NotNull(),
     ] = None
     line1: Annotated[
-        str,
+        StrictStr,
         Field(description="First address line (street and number).", max_length=200, min_length=1),
     ]
     line2: Annotated[
-        str | None,
+        StrictStr | None,
         Field(description="Optional second address line (flat, floor, company).", max_length=200),
+        NotNull(),
     ] = None
-    city: Annotated[str, Field(description="Town or city.", max_length=100, min_length=1)]
+    city: Annotated[StrictStr, Field(description="Town or city.", max_length=100, min_length=1)]
     postal_code: Annotated[
-        str,
+        StrictStr,
         Field(
             alias="postalCode",
             description="Postal code as written in the destination country.",
@@ -67,7 +71,7 @@ class CartCheckedOutDeliveryAddress(BaseModel):
         ),
     ]
     country_code: Annotated[
-        str,
+        StrictStr,
         Field(
             alias="countryCode",
             description="ISO 3166-1 alpha-2 country code.",
@@ -99,35 +103,37 @@ class CartCheckedOut(BaseModel):
         list[CartCheckedOutItem], Field(description="Priced lines of the cart.", min_length=1)
     ]
     subtotal: Annotated[
-        int | None,
+        StrictInt | None,
         Field(
             description="Sum of quantity × unitPrice over all lines. In minor units of `currency` (cents).",
             ge=0,
         ),
+        NotNull(),
     ] = None
     discount: Annotated[
-        int | None,
+        StrictInt | None,
         Field(
             description="Discount granted by promotions. In minor units of `currency` (cents).",
             ge=0,
         ),
+        NotNull(),
     ] = None
     total: Annotated[
-        int,
+        StrictInt,
         Field(
             description="Amount to charge: subtotal − discount. In minor units of `currency` (cents).",
             ge=0,
         ),
     ]
     currency: Annotated[
-        str,
+        StrictStr,
         Field(
             description="ISO 4217 currency code of every amount in this message.",
             pattern="^[A-Z]{3}$",
         ),
     ]
     payment_method: Annotated[
-        str | None,
+        StrictStr,
         Field(
             alias="paymentMethod",
             description="Stripe payment method id to charge.",
@@ -137,6 +143,7 @@ class CartCheckedOut(BaseModel):
     delivery_address: Annotated[
         CartCheckedOutDeliveryAddress | None,
         Field(alias="deliveryAddress", description="Delivery address given at checkout, if any."),
+        NotNull(),
     ] = None
 
 

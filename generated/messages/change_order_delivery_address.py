@@ -8,9 +8,9 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
-from generator.contracts import MessageSpec
+from generator.contracts import MessageSpec, NotNull
 
 
 class ChangeOrderDeliveryAddressDeliveryAddress(BaseModel):
@@ -21,22 +21,24 @@ class ChangeOrderDeliveryAddressDeliveryAddress(BaseModel):
         populate_by_name=True,
     )
     recipient_name: Annotated[
-        str | None,
+        StrictStr | None,
         Field(
             alias="recipientName", description="Name printed on the parcel label.", max_length=200
         ),
+        NotNull(),
     ] = None
     line1: Annotated[
-        str,
+        StrictStr,
         Field(description="First address line (street and number).", max_length=200, min_length=1),
     ]
     line2: Annotated[
-        str | None,
+        StrictStr | None,
         Field(description="Optional second address line (flat, floor, company).", max_length=200),
+        NotNull(),
     ] = None
-    city: Annotated[str, Field(description="Town or city.", max_length=100, min_length=1)]
+    city: Annotated[StrictStr, Field(description="Town or city.", max_length=100, min_length=1)]
     postal_code: Annotated[
-        str,
+        StrictStr,
         Field(
             alias="postalCode",
             description="Postal code as written in the destination country.",
@@ -45,7 +47,7 @@ class ChangeOrderDeliveryAddressDeliveryAddress(BaseModel):
         ),
     ]
     country_code: Annotated[
-        str,
+        StrictStr,
         Field(
             alias="countryCode",
             description="ISO 3166-1 alpha-2 country code.",
@@ -69,9 +71,9 @@ class ChangeOrderDeliveryAddress(BaseModel):
         ChangeOrderDeliveryAddressDeliveryAddress,
         Field(alias="deliveryAddress", description="The new delivery address."),
     ]
-    reason: Annotated[str | None, Field(description="Why the address changes.", max_length=250)] = (
-        None
-    )
+    reason: Annotated[
+        StrictStr | None, Field(description="Why the address changes.", max_length=250), NotNull()
+    ] = None
 
 
 MESSAGE = MessageSpec(

@@ -8,9 +8,9 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
-from generator.contracts import MessageSpec
+from generator.contracts import MessageSpec, NotNull
 
 
 class CheckoutCartDeliveryAddress(BaseModel):
@@ -21,22 +21,24 @@ class CheckoutCartDeliveryAddress(BaseModel):
         populate_by_name=True,
     )
     recipient_name: Annotated[
-        str | None,
+        StrictStr | None,
         Field(
             alias="recipientName", description="Name printed on the parcel label.", max_length=200
         ),
+        NotNull(),
     ] = None
     line1: Annotated[
-        str,
+        StrictStr,
         Field(description="First address line (street and number).", max_length=200, min_length=1),
     ]
     line2: Annotated[
-        str | None,
+        StrictStr | None,
         Field(description="Optional second address line (flat, floor, company).", max_length=200),
+        NotNull(),
     ] = None
-    city: Annotated[str, Field(description="Town or city.", max_length=100, min_length=1)]
+    city: Annotated[StrictStr, Field(description="Town or city.", max_length=100, min_length=1)]
     postal_code: Annotated[
-        str,
+        StrictStr,
         Field(
             alias="postalCode",
             description="Postal code as written in the destination country.",
@@ -45,7 +47,7 @@ class CheckoutCartDeliveryAddress(BaseModel):
         ),
     ]
     country_code: Annotated[
-        str,
+        StrictStr,
         Field(
             alias="countryCode",
             description="ISO 3166-1 alpha-2 country code.",
@@ -69,11 +71,12 @@ class CheckoutCart(BaseModel):
         UUID, Field(alias="customerId", description="Customer checking out; must own the cart.")
     ]
     promotion_code: Annotated[
-        str | None,
+        StrictStr | None,
         Field(alias="promotionCode", description="Promotion code the shopper entered, if any."),
+        NotNull(),
     ] = None
     payment_method: Annotated[
-        str | None,
+        StrictStr,
         Field(
             alias="paymentMethod",
             description="Stripe payment method id to charge (test ids such as pm_card_visa in the sandbox).",

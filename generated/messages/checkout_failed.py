@@ -8,9 +8,9 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictStr
 
-from generator.contracts import MessageSpec
+from generator.contracts import MessageSpec, NotNull
 
 
 class CheckoutFailed(BaseModel):
@@ -36,8 +36,9 @@ class CheckoutFailed(BaseModel):
         Field(description="Why the checkout failed."),
     ]
     detail: Annotated[
-        str | None,
+        StrictStr | None,
         Field(description="Human-readable detail, e.g. which products were short.", max_length=500),
+        NotNull(),
     ] = None
     failed_at: Annotated[
         AwareDatetime, Field(alias="failedAt", description="When the saga failed.")

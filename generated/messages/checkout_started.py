@@ -8,9 +8,9 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from generator.contracts import MessageSpec
+from generator.contracts import MessageSpec, NotNull
 
 
 class CheckoutStartedItem(BaseModel):
@@ -21,16 +21,18 @@ class CheckoutStartedItem(BaseModel):
         populate_by_name=True,
     )
     product_id: Annotated[UUID, Field(alias="productId", description="Product on this line.")]
-    quantity: Annotated[int, Field(description="Number of units.", ge=1)]
+    quantity: Annotated[StrictInt, Field(description="Number of units.", ge=1)]
     unit_price: Annotated[
-        int,
+        StrictInt,
         Field(
             alias="unitPrice",
             description="Price of one unit. In minor units of `currency` (cents).",
             ge=0,
         ),
     ]
-    sku: Annotated[str | None, Field(description="SKU of the product, when known.")] = None
+    sku: Annotated[
+        StrictStr | None, Field(description="SKU of the product, when known."), NotNull()
+    ] = None
 
 
 class CheckoutStartedDeliveryAddress(BaseModel):
@@ -41,22 +43,24 @@ class CheckoutStartedDeliveryAddress(BaseModel):
         populate_by_name=True,
     )
     recipient_name: Annotated[
-        str | None,
+        StrictStr | None,
         Field(
             alias="recipientName", description="Name printed on the parcel label.", max_length=200
         ),
+        NotNull(),
     ] = None
     line1: Annotated[
-        str,
+        StrictStr,
         Field(description="First address line (street and number).", max_length=200, min_length=1),
     ]
     line2: Annotated[
-        str | None,
+        StrictStr | None,
         Field(description="Optional second address line (flat, floor, company).", max_length=200),
+        NotNull(),
     ] = None
-    city: Annotated[str, Field(description="Town or city.", max_length=100, min_length=1)]
+    city: Annotated[StrictStr, Field(description="Town or city.", max_length=100, min_length=1)]
     postal_code: Annotated[
-        str,
+        StrictStr,
         Field(
             alias="postalCode",
             description="Postal code as written in the destination country.",
@@ -65,7 +69,7 @@ class CheckoutStartedDeliveryAddress(BaseModel):
         ),
     ]
     country_code: Annotated[
-        str,
+        StrictStr,
         Field(
             alias="countryCode",
             description="ISO 3166-1 alpha-2 country code.",
@@ -102,31 +106,34 @@ class CheckoutStarted(BaseModel):
         Field(description="Priced lines to reserve and order.", min_length=1),
     ]
     subtotal: Annotated[
-        int | None,
+        StrictInt | None,
         Field(
             description="Sum of the lines before discount. In minor units of `currency` (cents).",
             ge=0,
         ),
+        NotNull(),
     ] = None
     discount: Annotated[
-        int | None,
+        StrictInt | None,
         Field(
             description="Discount granted by promotions. In minor units of `currency` (cents).",
             ge=0,
         ),
+        NotNull(),
     ] = None
     total: Annotated[
-        int, Field(description="Amount to charge. In minor units of `currency` (cents).", ge=0)
+        StrictInt,
+        Field(description="Amount to charge. In minor units of `currency` (cents).", ge=0),
     ]
     currency: Annotated[
-        str,
+        StrictStr,
         Field(
             description="ISO 4217 currency code of every amount in this message.",
             pattern="^[A-Z]{3}$",
         ),
     ]
     payment_method: Annotated[
-        str,
+        StrictStr,
         Field(
             alias="paymentMethod",
             description="Stripe payment method id to charge.",
@@ -139,6 +146,7 @@ class CheckoutStarted(BaseModel):
             alias="deliveryAddress",
             description="Where the order is delivered, when given at checkout.",
         ),
+        NotNull(),
     ] = None
     started_at: Annotated[
         AwareDatetime, Field(alias="startedAt", description="When the session was opened.")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from generator.contracts import MessageSpec
 
@@ -26,7 +26,7 @@ class CreateCart(BaseModel):
         ),
     ]
     currency: Annotated[
-        str | None,
+        StrictStr,
         Field(description="Currency the cart is priced in (ISO 4217).", pattern="^[A-Z]{3}$"),
     ] = "USD"
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from generator.contracts import MessageSpec
+from generator.contracts import MessageSpec, NotNull
 
 
 class CreateOrderItem(BaseModel):
@@ -21,16 +21,18 @@ class CreateOrderItem(BaseModel):
         populate_by_name=True,
     )
     product_id: Annotated[UUID, Field(alias="productId", description="Product on this line.")]
-    quantity: Annotated[int, Field(description="Number of units.", ge=1)]
+    quantity: Annotated[StrictInt, Field(description="Number of units.", ge=1)]
     unit_price: Annotated[
-        int,
+        StrictInt,
         Field(
             alias="unitPrice",
             description="Price of one unit. In minor units of `currency` (cents).",
             ge=0,
         ),
     ]
-    sku: Annotated[str | None, Field(description="SKU of the product, when known.")] = None
+    sku: Annotated[
+        StrictStr | None, Field(description="SKU of the product, when known."), NotNull()
+    ] = None
 
 
 class CreateOrderDeliveryAddress(BaseModel):
@@ -41,22 +43,24 @@ class CreateOrderDeliveryAddress(BaseModel):
         populate_by_name=True,
     )
     recipient_name: Annotated[
-        str | None,
+        StrictStr | None,
         Field(
             alias="recipientName", description="Name printed on the parcel label.", max_length=200
         ),
+        NotNull(),
     ] = None
     line1: Annotated[
-        str,
+        StrictStr,
         Field(description="First address line (street and number).", max_length=200, min_length=1),
     ]
     line2: Annotated[
-        str | None,
+        StrictStr | None,
         Field(description="Optional second address line (flat, floor, company).", max_length=200),
+        NotNull(),
     ] = None
-    city: Annotated[str, Field(description="Town or city.", max_length=100, min_length=1)]
+    city: Annotated[StrictStr, Field(description="Town or city.", max_length=100, min_length=1)]
     postal_code: Annotated[
-        str,
+        StrictStr,
         Field(
             alias="postalCode",
             description="Postal code as written in the destination country.",
@@ -65,7 +69,7 @@ class CreateOrderDeliveryAddress(BaseModel):
         ),
     ]
     country_code: Annotated[
-        str,
+        StrictStr,
         Field(
             alias="countryCode",
             description="ISO 3166-1 alpha-2 country code.",
@@ -85,21 +89,24 @@ class CreateOrder(BaseModel):
     customer_id: Annotated[UUID, Field(alias="customerId", description="Customer who ordered.")]
     items: Annotated[list[CreateOrderItem], Field(description="Ordered lines.", min_length=1)]
     total: Annotated[
-        int, Field(description="Amount paid. In minor units of `currency` (cents).", ge=0)
+        StrictInt, Field(description="Amount paid. In minor units of `currency` (cents).", ge=0)
     ]
     currency: Annotated[
-        str,
+        StrictStr,
         Field(
             description="ISO 4217 currency code of every amount in this message.",
             pattern="^[A-Z]{3}$",
         ),
     ]
     payment_authorization_id: Annotated[
-        str | None,
+        StrictStr | None,
         Field(alias="paymentAuthorizationId", description="Processor reference of the payment."),
+        NotNull(),
     ] = None
     checkout_id: Annotated[
-        UUID | None, Field(alias="checkoutId", description="Checkout that produced the order.")
+        UUID | None,
+        Field(alias="checkoutId", description="Checkout that produced the order."),
+        NotNull(),
     ] = None
     order_id: Annotated[
         UUID | None,
@@ -107,14 +114,17 @@ class CreateOrder(BaseModel):
             alias="orderId",
             description="Order id allocated when the checkout started; the order is created under it.",
         ),
+        NotNull(),
     ] = None
     inventory_reservation_id: Annotated[
         UUID | None,
         Field(alias="inventoryReservationId", description="Reservation holding the stock."),
+        NotNull(),
     ] = None
     delivery_address: Annotated[
         CreateOrderDeliveryAddress | None,
         Field(alias="deliveryAddress", description="Where to deliver, when given at checkout."),
+        NotNull(),
     ] = None
 
 

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, StringConstraints
 from typing_extensions import TypeAliasType
 
-from generator.contracts import MessageSpec
+from generator.contracts import MessageSpec, NotNull
 
 CreateProductVariantAttributesAdditionalProperty = TypeAliasType(
-    "CreateProductVariantAttributesAdditionalProperty", Annotated[str, Field(max_length=200)]
+    "CreateProductVariantAttributesAdditionalProperty", Annotated[StrictStr, Field(max_length=200)]
 )
 
 
@@ -25,7 +25,7 @@ class CreateProductVariant(BaseModel):
         populate_by_name=True,
     )
     sku: Annotated[
-        str,
+        StrictStr,
         Field(
             description="SKU of the variant; unique across the catalog (product SKUs included).",
             max_length=100,
@@ -34,7 +34,7 @@ class CreateProductVariant(BaseModel):
     ]
     attributes: Annotated[
         dict[
-            Annotated[str, StringConstraints(min_length=1, max_length=50)],
+            Annotated[str, StringConstraints(min_length=1, max_length=50, strict=True)],
             CreateProductVariantAttributesAdditionalProperty,
         ],
         Field(
@@ -52,24 +52,29 @@ class CreateProduct(BaseModel):
         populate_by_name=True,
     )
     sku: Annotated[
-        str, Field(description="Stock-keeping unit; must not be used by another product.")
+        StrictStr, Field(description="Stock-keeping unit; must not be used by another product.")
     ]
-    name: Annotated[str, Field(description="Display name of the product.", min_length=1)]
+    name: Annotated[StrictStr, Field(description="Display name of the product.", min_length=1)]
     description: Annotated[
-        str | None, Field(description="Long description shown on the product page.")
+        StrictStr | None,
+        Field(description="Long description shown on the product page."),
+        NotNull(),
     ] = None
     price: Annotated[
-        int, Field(description="Unit price. In minor units of the currency (cents).", ge=0)
+        StrictInt, Field(description="Unit price. In minor units of the currency (cents).", ge=0)
     ]
     currency: Annotated[
-        str, Field(description="ISO 4217 code of the price currency.", pattern="^[A-Z]{3}$")
+        StrictStr, Field(description="ISO 4217 code of the price currency.", pattern="^[A-Z]{3}$")
     ]
     category: Annotated[
-        str | None, Field(description="Slug of the category the product belongs to.")
+        StrictStr | None,
+        Field(description="Slug of the category the product belongs to."),
+        NotNull(),
     ] = None
     status: Annotated[
         Literal["DRAFT", "ACTIVE", "ARCHIVED"] | None,
         Field(description="Initial lifecycle status; a product without one starts as DRAFT."),
+        NotNull(),
     ] = None
     variants: Annotated[
         list[CreateProductVariant] | None,
@@ -77,6 +82,7 @@ class CreateProduct(BaseModel):
             description="Variants of the product (size, colour...), each with its own SKU; absent means none.",
             max_length=100,
         ),
+        NotNull(),
     ] = None
 
 

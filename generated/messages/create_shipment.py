@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from generator.contracts import MessageSpec
+from generator.contracts import MessageSpec, NotNull
 
 
 class CreateShipmentDestination(BaseModel):
@@ -19,19 +19,24 @@ class CreateShipmentDestination(BaseModel):
         populate_by_name=True,
     )
     recipient_name: Annotated[
-        str | None,
+        StrictStr | None,
         Field(
             alias="recipientName", description="Name printed on the parcel label.", max_length=200
         ),
+        NotNull(),
     ] = None
-    line1: Annotated[str | None, Field(description="Street and number.")] = None
+    line1: Annotated[StrictStr | None, Field(description="Street and number."), NotNull()] = None
     line2: Annotated[
-        str | None, Field(description="Second address line (flat, floor, company).", max_length=200)
+        StrictStr | None,
+        Field(description="Second address line (flat, floor, company).", max_length=200),
+        NotNull(),
     ] = None
-    city: Annotated[str | None, Field(description="City or town.")] = None
-    postcode: Annotated[str | None, Field(description="Postal code.")] = None
+    city: Annotated[StrictStr | None, Field(description="City or town."), NotNull()] = None
+    postcode: Annotated[StrictStr | None, Field(description="Postal code."), NotNull()] = None
     country: Annotated[
-        str | None, Field(description="ISO 3166-1 alpha-2 country code.", pattern="^[A-Z]{2}$")
+        StrictStr | None,
+        Field(description="ISO 3166-1 alpha-2 country code.", pattern="^[A-Z]{2}$"),
+        NotNull(),
     ] = None
 
 
@@ -49,13 +54,20 @@ class CreateShipment(BaseModel):
             alias="shipmentId",
             description="Acme's shipment id, echoed by the carrier in its tracking events.",
         ),
+        NotNull(),
     ] = None
-    carrier: Annotated[str | None, Field(description="Carrier chosen by the adapter.")] = None
+    carrier: Annotated[
+        StrictStr | None, Field(description="Carrier chosen by the adapter."), NotNull()
+    ] = None
     service: Annotated[
-        Literal["STANDARD", "EXPRESS", "NEXT_DAY"] | None, Field(description="Service level.")
+        Literal["STANDARD", "EXPRESS", "NEXT_DAY"] | None,
+        Field(description="Service level."),
+        NotNull(),
     ] = None
     parcel_count: Annotated[
-        int | None, Field(alias="parcelCount", description="Number of parcels.", ge=1)
+        StrictInt | None,
+        Field(alias="parcelCount", description="Number of parcels.", ge=1),
+        NotNull(),
     ] = None
     destination: Annotated[CreateShipmentDestination, Field(description="Delivery address.")]
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictStr
 
-from generator.contracts import MessageSpec
+from generator.contracts import MessageSpec, NotNull
 
 
 class CustomerAuthenticated(BaseModel):
@@ -30,12 +30,13 @@ class CustomerAuthenticated(BaseModel):
         Field(description="How the customer proved who they are."),
     ]
     ip_address: Annotated[
-        str | None,
+        StrictStr | None,
         Field(
             alias="ipAddress",
             description="Client IP address as seen by the gateway (IPv4 or IPv6).",
             max_length=45,
         ),
+        NotNull(),
     ] = None
 
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, StrictStr
 
-from generator.contracts import MessageSpec
+from generator.contracts import MessageSpec, NotNull
 
 
 class CustomerRegisteredCustomer(BaseModel):
@@ -21,13 +21,16 @@ class CustomerRegisteredCustomer(BaseModel):
         populate_by_name=True,
     )
     customer_id: Annotated[
-        UUID | None, Field(alias="customerId", description="Identity of the new customer.")
+        UUID | None,
+        Field(alias="customerId", description="Identity of the new customer."),
+        NotNull(),
     ] = None
-    email: Annotated[EmailStr | None, Field(description="Email address.")] = None
-    name: Annotated[str | None, Field(description="Display name.")] = None
+    email: Annotated[EmailStr | None, Field(description="Email address."), NotNull()] = None
+    name: Annotated[StrictStr | None, Field(description="Display name."), NotNull()] = None
     status: Annotated[
         Literal["ACTIVE", "SUSPENDED", "CLOSED"] | None,
         Field(description="Account status; ACTIVE for a new customer."),
+        NotNull(),
     ] = None
 
 

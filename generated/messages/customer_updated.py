@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, StrictStr
 
-from generator.contracts import MessageSpec
+from generator.contracts import MessageSpec, NotNull
 
 
 class CustomerUpdatedChanges(BaseModel):
@@ -18,10 +18,12 @@ class CustomerUpdatedChanges(BaseModel):
         extra="forbid",
         populate_by_name=True,
     )
-    email: Annotated[EmailStr | None, Field(description="New email address.")] = None
-    name: Annotated[str | None, Field(description="New display name.")] = None
+    email: Annotated[EmailStr | None, Field(description="New email address."), NotNull()] = None
+    name: Annotated[StrictStr | None, Field(description="New display name."), NotNull()] = None
     status: Annotated[
-        Literal["ACTIVE", "SUSPENDED", "CLOSED"] | None, Field(description="New account status.")
+        Literal["ACTIVE", "SUSPENDED", "CLOSED"] | None,
+        Field(description="New account status."),
+        NotNull(),
     ] = None
 
 

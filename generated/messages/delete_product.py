@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from generator.contracts import MessageSpec
+from generator.contracts import MessageSpec, NotNull
 
 
 class DeleteProduct(BaseModel):
@@ -22,6 +22,7 @@ class DeleteProduct(BaseModel):
     reason: Annotated[
         Literal["DISCONTINUED", "DUPLICATE", "MERCHANT_REQUEST", "OTHER"] | None,
         Field(description="Why the product is removed; passed on in product-deleted."),
+        NotNull(),
     ] = None
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from generator.contracts import MessageSpec
+from generator.contracts import MessageSpec, NotNull
 
 
 class DiscountCalculated(BaseModel):
@@ -24,18 +24,20 @@ class DiscountCalculated(BaseModel):
     ]
     cart_id: Annotated[UUID, Field(alias="cartId", description="Cart the discount applies to.")]
     discount: Annotated[
-        int, Field(description="Discount granted. In minor units of `currency` (cents).", ge=0)
+        StrictInt,
+        Field(description="Discount granted. In minor units of `currency` (cents).", ge=0),
     ]
     currency: Annotated[
-        str,
+        StrictStr,
         Field(
             description="ISO 4217 currency code of every amount in this message.",
             pattern="^[A-Z]{3}$",
         ),
     ]
     applied_promotions: Annotated[
-        list[str] | None,
+        list[StrictStr] | None,
         Field(alias="appliedPromotions", description="Codes of the promotions applied."),
+        NotNull(),
     ] = None
 
 

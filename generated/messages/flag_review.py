@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictStr
 
-from generator.contracts import MessageSpec
+from generator.contracts import MessageSpec, NotNull
 
 
 class FlagReview(BaseModel):
@@ -22,7 +22,7 @@ class FlagReview(BaseModel):
         UUID, Field(alias="reviewId", description="Review reported; must equal the id in the path.")
     ]
     flagged_by: Annotated[
-        str,
+        StrictStr,
         Field(
             alias="flaggedBy",
             description="Who reports it: the signed-in customer's or staff member's id (token subject).",
@@ -34,7 +34,9 @@ class FlagReview(BaseModel):
         Field(description="Why it is reported."),
     ]
     notes: Annotated[
-        str | None, Field(description="Free-text explanation for moderators.", max_length=1000)
+        StrictStr | None,
+        Field(description="Free-text explanation for moderators.", max_length=1000),
+        NotNull(),
     ] = None
     flagged_at: Annotated[
         AwareDatetime, Field(alias="flaggedAt", description="When it was reported.")

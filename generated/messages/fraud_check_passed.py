@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictFloat
 
-from generator.contracts import MessageSpec
+from generator.contracts import MessageSpec, NotNull
 
 
 class FraudCheckPassed(BaseModel):
@@ -21,7 +21,9 @@ class FraudCheckPassed(BaseModel):
     payment_id: Annotated[UUID, Field(alias="paymentId", description="The screened payment.")]
     order_id: Annotated[UUID, Field(alias="orderId", description="Order the payment is for.")]
     score: Annotated[
-        float | None, Field(description="Risk score from 0 (safe) to 1 (fraud).", ge=0.0, le=1.0)
+        StrictFloat | None,
+        Field(description="Risk score from 0 (safe) to 1 (fraud).", ge=0.0, le=1.0),
+        NotNull(),
     ] = None
     checked_at: Annotated[
         AwareDatetime, Field(alias="checkedAt", description="When the check ran.")

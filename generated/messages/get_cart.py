@@ -8,9 +8,9 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from generator.contracts import MessageSpec
+from generator.contracts import MessageSpec, NotNull
 
 
 class GetCartRequest(BaseModel):
@@ -32,14 +32,18 @@ class GetCartResponseItem(BaseModel):
     )
     product_id: Annotated[UUID, Field(alias="productId", description="Product on this line.")]
     sku: Annotated[
-        str | None, Field(description="SKU of the product, copied from the cart's price list.")
+        StrictStr | None,
+        Field(description="SKU of the product, copied from the cart's price list."),
+        NotNull(),
     ] = None
     name: Annotated[
-        str | None, Field(description="Product name at the time the line was priced.")
+        StrictStr | None,
+        Field(description="Product name at the time the line was priced."),
+        NotNull(),
     ] = None
-    quantity: Annotated[int, Field(description="Number of units.", ge=1)]
+    quantity: Annotated[StrictInt, Field(description="Number of units.", ge=1)]
     unit_price: Annotated[
-        int,
+        StrictInt,
         Field(
             alias="unitPrice",
             description="Price of one unit when the line was last priced. In minor units of `currency` (cents).",
@@ -47,7 +51,7 @@ class GetCartResponseItem(BaseModel):
         ),
     ]
     line_total: Annotated[
-        int,
+        StrictInt,
         Field(
             alias="lineTotal",
             description="quantity × unitPrice. In minor units of `currency` (cents).",
@@ -65,14 +69,14 @@ class GetCartResponse(BaseModel):
     )
     cart_id: Annotated[UUID, Field(alias="cartId", description="Id of the cart.")]
     customer_id: Annotated[
-        UUID | None, Field(alias="customerId", description="Customer who owns the cart.")
+        UUID | None, Field(alias="customerId", description="Customer who owns the cart."), NotNull()
     ] = None
     status: Annotated[
         Literal["OPEN", "CHECKING_OUT", "CHECKED_OUT", "ABANDONED"],
         Field(description="Lifecycle status of the cart."),
     ]
     currency: Annotated[
-        str,
+        StrictStr,
         Field(description="ISO 4217 currency of every amount of the cart.", pattern="^[A-Z]{3}$"),
     ]
     items: Annotated[
@@ -80,25 +84,27 @@ class GetCartResponse(BaseModel):
         Field(description="Lines of the cart, in the order they were added."),
     ]
     subtotal: Annotated[
-        int,
+        StrictInt,
         Field(description="Sum of the line totals. In minor units of `currency` (cents).", ge=0),
     ]
     discount: Annotated[
-        int,
+        StrictInt,
         Field(
             description="Discount granted by the applied promotions. In minor units of `currency` (cents).",
             ge=0,
         ),
     ]
     total: Annotated[
-        int, Field(description="subtotal − discount. In minor units of `currency` (cents).", ge=0)
+        StrictInt,
+        Field(description="subtotal − discount. In minor units of `currency` (cents).", ge=0),
     ]
     promotion_code: Annotated[
-        str | None,
+        StrictStr | None,
         Field(alias="promotionCode", description="Promotion code given at checkout, if any."),
+        NotNull(),
     ] = None
     applied_promotions: Annotated[
-        list[str],
+        list[StrictStr],
         Field(
             alias="appliedPromotions", description="Codes of the promotions applied to the cart."
         ),
@@ -109,9 +115,12 @@ class GetCartResponse(BaseModel):
             alias="checkoutId",
             description="Checkout opened for this cart; set once the cart is checked out. Follow it with GET /checkouts/{checkoutId}.",
         ),
+        NotNull(),
     ] = None
     created_at: Annotated[
-        AwareDatetime | None, Field(alias="createdAt", description="When the cart was created.")
+        AwareDatetime | None,
+        Field(alias="createdAt", description="When the cart was created."),
+        NotNull(),
     ] = None
     updated_at: Annotated[
         AwareDatetime, Field(alias="updatedAt", description="When the cart last changed.")

@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from generator.contracts import MessageSpec
+from generator.contracts import MessageSpec, NotNull
 
 
 class GetCheckoutRequest(BaseModel):
@@ -52,27 +52,29 @@ class GetCheckoutResponse(BaseModel):
         Field(description="Where the saga stands."),
     ]
     total: Annotated[
-        int,
+        StrictInt,
         Field(
             description="Amount charged or to be charged. In minor units of `currency` (cents).",
             ge=0,
         ),
     ]
     currency: Annotated[
-        str, Field(description="ISO 4217 currency of the total.", pattern="^[A-Z]{3}$")
+        StrictStr, Field(description="ISO 4217 currency of the total.", pattern="^[A-Z]{3}$")
     ]
     failure_reason: Annotated[
         Literal["OUT_OF_STOCK", "PAYMENT_DECLINED", "FRAUD_SUSPECTED", "TIMEOUT", "ORDER_REJECTED"]
         | None,
         Field(alias="failureReason", description="Why the checkout failed (status FAILED only)."),
+        NotNull(),
     ] = None
     failure_detail: Annotated[
-        str | None,
+        StrictStr | None,
         Field(
             alias="failureDetail",
             description="Human-readable detail of the failure.",
             max_length=500,
         ),
+        NotNull(),
     ] = None
     started_at: Annotated[
         AwareDatetime, Field(alias="startedAt", description="When the session was opened.")
@@ -83,6 +85,7 @@ class GetCheckoutResponse(BaseModel):
     completed_at: Annotated[
         AwareDatetime | None,
         Field(alias="completedAt", description="When the checkout completed or failed."),
+        NotNull(),
     ] = None
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, StrictStr
 
-from generator.contracts import MessageSpec
+from generator.contracts import MessageSpec, NotNull
 
 
 class GetCustomerRequest(BaseModel):
@@ -19,7 +19,7 @@ class GetCustomerRequest(BaseModel):
         populate_by_name=True,
     )
     customer_id: Annotated[
-        UUID | None, Field(alias="customerId", description="Customer to read.")
+        UUID | None, Field(alias="customerId", description="Customer to read."), NotNull()
     ] = None
 
 
@@ -31,16 +31,19 @@ class GetCustomerResponse(BaseModel):
         populate_by_name=True,
     )
     customer_id: Annotated[
-        UUID | None, Field(alias="customerId", description="Identity of the customer.")
+        UUID | None, Field(alias="customerId", description="Identity of the customer."), NotNull()
     ] = None
-    email: Annotated[EmailStr | None, Field(description="Email address.")] = None
-    name: Annotated[str | None, Field(description="Display name.")] = None
+    email: Annotated[EmailStr | None, Field(description="Email address."), NotNull()] = None
+    name: Annotated[StrictStr | None, Field(description="Display name."), NotNull()] = None
     status: Annotated[
-        Literal["ACTIVE", "SUSPENDED", "CLOSED"] | None, Field(description="Account status.")
+        Literal["ACTIVE", "SUSPENDED", "CLOSED"] | None,
+        Field(description="Account status."),
+        NotNull(),
     ] = None
     registered_at: Annotated[
         AwareDatetime | None,
         Field(alias="registeredAt", description="When the customer registered."),
+        NotNull(),
     ] = None
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from generator.contracts import MessageSpec
+from generator.contracts import MessageSpec, NotNull
 
 
 class GetOrderRequest(BaseModel):
@@ -19,7 +19,9 @@ class GetOrderRequest(BaseModel):
         populate_by_name=True,
     )
     order_id: Annotated[
-        UUID | None, Field(alias="orderId", description="Id of the order (path parameter).")
+        UUID | None,
+        Field(alias="orderId", description="Id of the order (path parameter)."),
+        NotNull(),
     ] = None
 
 
@@ -31,16 +33,18 @@ class GetOrderResponseItem(BaseModel):
         populate_by_name=True,
     )
     product_id: Annotated[UUID, Field(alias="productId", description="Product ordered.")]
-    quantity: Annotated[int, Field(description="Units ordered.", ge=1)]
+    quantity: Annotated[StrictInt, Field(description="Units ordered.", ge=1)]
     unit_price: Annotated[
-        int,
+        StrictInt,
         Field(
             alias="unitPrice",
             description="Price of one unit. In minor units of `currency` (cents).",
             ge=0,
         ),
     ]
-    sku: Annotated[str | None, Field(description="SKU of the product, when known.")] = None
+    sku: Annotated[
+        StrictStr | None, Field(description="SKU of the product, when known."), NotNull()
+    ] = None
 
 
 class GetOrderResponseDeliveryAddress(BaseModel):
@@ -51,22 +55,24 @@ class GetOrderResponseDeliveryAddress(BaseModel):
         populate_by_name=True,
     )
     recipient_name: Annotated[
-        str | None,
+        StrictStr | None,
         Field(
             alias="recipientName", description="Name printed on the parcel label.", max_length=200
         ),
+        NotNull(),
     ] = None
     line1: Annotated[
-        str,
+        StrictStr,
         Field(description="First address line (street and number).", max_length=200, min_length=1),
     ]
     line2: Annotated[
-        str | None,
+        StrictStr | None,
         Field(description="Optional second address line (flat, floor, company).", max_length=200),
+        NotNull(),
     ] = None
-    city: Annotated[str, Field(description="Town or city.", max_length=100, min_length=1)]
+    city: Annotated[StrictStr, Field(description="Town or city.", max_length=100, min_length=1)]
     postal_code: Annotated[
-        str,
+        StrictStr,
         Field(
             alias="postalCode",
             description="Postal code as written in the destination country.",
@@ -75,7 +81,7 @@ class GetOrderResponseDeliveryAddress(BaseModel):
         ),
     ]
     country_code: Annotated[
-        str,
+        StrictStr,
         Field(
             alias="countryCode",
             description="ISO 3166-1 alpha-2 country code.",
@@ -91,9 +97,11 @@ class GetOrderResponse(BaseModel):
         extra="forbid",
         populate_by_name=True,
     )
-    order_id: Annotated[UUID | None, Field(alias="orderId", description="Id of the order.")] = None
+    order_id: Annotated[
+        UUID | None, Field(alias="orderId", description="Id of the order."), NotNull()
+    ] = None
     customer_id: Annotated[
-        UUID | None, Field(alias="customerId", description="Customer who ordered.")
+        UUID | None, Field(alias="customerId", description="Customer who ordered."), NotNull()
     ] = None
     status: Annotated[
         Literal[
@@ -108,36 +116,50 @@ class GetOrderResponse(BaseModel):
         ]
         | None,
         Field(description="Current lifecycle status."),
+        NotNull(),
     ] = None
-    items: Annotated[list[GetOrderResponseItem] | None, Field(description="Ordered lines.")] = None
+    items: Annotated[
+        list[GetOrderResponseItem] | None, Field(description="Ordered lines."), NotNull()
+    ] = None
     total: Annotated[
-        int | None, Field(description="Amount paid. In minor units of `currency` (cents).", ge=0)
+        StrictInt | None,
+        Field(description="Amount paid. In minor units of `currency` (cents).", ge=0),
+        NotNull(),
     ] = None
     currency: Annotated[
-        str | None, Field(description="ISO 4217 currency of the amounts.", pattern="^[A-Z]{3}$")
+        StrictStr | None,
+        Field(description="ISO 4217 currency of the amounts.", pattern="^[A-Z]{3}$"),
+        NotNull(),
     ] = None
     created_at: Annotated[
-        AwareDatetime | None, Field(alias="createdAt", description="When the order was created.")
+        AwareDatetime | None,
+        Field(alias="createdAt", description="When the order was created."),
+        NotNull(),
     ] = None
     confirmation_number: Annotated[
-        str | None,
+        StrictStr | None,
         Field(
             alias="confirmationNumber",
             description="Number shown to the shopper.",
             pattern="^ORD-[0-9]{8}$",
         ),
+        NotNull(),
     ] = None
     checkout_id: Annotated[
-        UUID | None, Field(alias="checkoutId", description="Checkout that produced the order.")
+        UUID | None,
+        Field(alias="checkoutId", description="Checkout that produced the order."),
+        NotNull(),
     ] = None
     delivery_address: Annotated[
         GetOrderResponseDeliveryAddress | None,
         Field(alias="deliveryAddress", description="Current delivery address."),
+        NotNull(),
     ] = None
     hold_reason: Annotated[
         Literal["PAYMENT_REVIEW", "FRAUD_REVIEW", "ADDRESS_VERIFICATION", "INVENTORY_RECHECK"]
         | None,
         Field(alias="holdReason", description="Why the order is on hold (status ON_HOLD only)."),
+        NotNull(),
     ] = None
     cancellation_reason: Annotated[
         Literal["CUSTOMER_REQUESTED", "PAYMENT_FAILED", "OUT_OF_STOCK", "FRAUD"] | None,
@@ -145,9 +167,12 @@ class GetOrderResponse(BaseModel):
             alias="cancellationReason",
             description="Why the order was cancelled (status CANCELLED only).",
         ),
+        NotNull(),
     ] = None
     updated_at: Annotated[
-        AwareDatetime | None, Field(alias="updatedAt", description="When the order last changed.")
+        AwareDatetime | None,
+        Field(alias="updatedAt", description="When the order last changed."),
+        NotNull(),
     ] = None
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from generator.contracts import MessageSpec
+from generator.contracts import MessageSpec, NotNull
 
 
 class GetPaymentRequest(BaseModel):
@@ -32,7 +32,7 @@ class GetPaymentResponseRefund(BaseModel):
     )
     refund_id: Annotated[UUID, Field(alias="refundId", description="Id of the refund.")]
     amount: Annotated[
-        int, Field(description="Amount refunded. In minor units of `currency` (cents).", ge=0)
+        StrictInt, Field(description="Amount refunded. In minor units of `currency` (cents).", ge=0)
     ]
     status: Annotated[
         Literal["REQUESTED", "PROCESSED", "FAILED"], Field(description="Where the refund stands.")
@@ -41,7 +41,9 @@ class GetPaymentResponseRefund(BaseModel):
         AwareDatetime, Field(alias="requestedAt", description="When it was requested.")
     ]
     processed_at: Annotated[
-        AwareDatetime | None, Field(alias="processedAt", description="When Stripe confirmed it.")
+        AwareDatetime | None,
+        Field(alias="processedAt", description="When Stripe confirmed it."),
+        NotNull(),
     ] = None
 
 
@@ -55,24 +57,28 @@ class GetPaymentResponse(BaseModel):
     payment_id: Annotated[UUID, Field(alias="paymentId", description="Id of the payment.")]
     order_id: Annotated[UUID, Field(alias="orderId", description="Order the payment is for.")]
     checkout_id: Annotated[
-        UUID | None, Field(alias="checkoutId", description="Checkout the payment belongs to.")
+        UUID | None,
+        Field(alias="checkoutId", description="Checkout the payment belongs to."),
+        NotNull(),
     ] = None
     customer_id: Annotated[
-        UUID | None, Field(alias="customerId", description="Customer who pays.")
+        UUID | None, Field(alias="customerId", description="Customer who pays."), NotNull()
     ] = None
     amount: Annotated[
-        int, Field(description="Amount of the payment. In minor units of `currency` (cents).", ge=0)
+        StrictInt,
+        Field(description="Amount of the payment. In minor units of `currency` (cents).", ge=0),
     ]
     currency: Annotated[
-        str, Field(description="ISO 4217 currency of the amounts.", pattern="^[A-Z]{3}$")
+        StrictStr, Field(description="ISO 4217 currency of the amounts.", pattern="^[A-Z]{3}$")
     ]
     status: Annotated[
         Literal["REQUESTED", "CHARGING", "SUCCEEDED", "FAILED", "REFUNDED"],
         Field(description="Where the payment stands."),
     ]
     processor_reference: Annotated[
-        str | None,
+        StrictStr | None,
         Field(alias="processorReference", description="Stripe PaymentIntent id, once charged."),
+        NotNull(),
     ] = None
     failure_reason: Annotated[
         Literal[
@@ -84,6 +90,7 @@ class GetPaymentResponse(BaseModel):
         ]
         | None,
         Field(alias="failureReason", description="Why it failed (status FAILED only)."),
+        NotNull(),
     ] = None
     refunds: Annotated[
         list[GetPaymentResponseRefund], Field(description="Refunds of this payment.")

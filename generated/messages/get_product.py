@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, StringConstraints
 from typing_extensions import TypeAliasType
 
-from generator.contracts import MessageSpec
+from generator.contracts import MessageSpec, NotNull
 
 
 class GetProductRequest(BaseModel):
@@ -22,11 +22,13 @@ class GetProductRequest(BaseModel):
     product_id: Annotated[
         UUID | None,
         Field(alias="productId", description="Identity of the product (path parameter)."),
+        NotNull(),
     ] = None
 
 
 GetProductResponseVariantAttributesAdditionalProperty = TypeAliasType(
-    "GetProductResponseVariantAttributesAdditionalProperty", Annotated[str, Field(max_length=200)]
+    "GetProductResponseVariantAttributesAdditionalProperty",
+    Annotated[StrictStr, Field(max_length=200)],
 )
 
 
@@ -45,7 +47,7 @@ class GetProductResponseVariant(BaseModel):
         ),
     ]
     sku: Annotated[
-        str,
+        StrictStr,
         Field(
             description="SKU of the variant; unique across the catalog (product SKUs included).",
             max_length=100,
@@ -54,7 +56,7 @@ class GetProductResponseVariant(BaseModel):
     ]
     attributes: Annotated[
         dict[
-            Annotated[str, StringConstraints(min_length=1, max_length=50)],
+            Annotated[str, StringConstraints(min_length=1, max_length=50, strict=True)],
             GetProductResponseVariantAttributesAdditionalProperty,
         ],
         Field(
@@ -72,34 +74,47 @@ class GetProductResponse(BaseModel):
         populate_by_name=True,
     )
     product_id: Annotated[
-        UUID | None, Field(alias="productId", description="Identity of the product.")
+        UUID | None, Field(alias="productId", description="Identity of the product."), NotNull()
     ] = None
     sku: Annotated[
-        str | None, Field(description="Stock-keeping unit, unique across the catalog.")
+        StrictStr | None,
+        Field(description="Stock-keeping unit, unique across the catalog."),
+        NotNull(),
     ] = None
-    name: Annotated[str | None, Field(description="Display name of the product.")] = None
+    name: Annotated[
+        StrictStr | None, Field(description="Display name of the product."), NotNull()
+    ] = None
     description: Annotated[
-        str | None, Field(description="Long description shown on the product page.")
+        StrictStr | None,
+        Field(description="Long description shown on the product page."),
+        NotNull(),
     ] = None
     price: Annotated[
-        int | None,
+        StrictInt | None,
         Field(
             description="Unit price of the product. In minor units of the currency (cents).", ge=0
         ),
+        NotNull(),
     ] = None
     currency: Annotated[
-        str | None, Field(description="ISO 4217 code of the price currency.", pattern="^[A-Z]{3}$")
+        StrictStr | None,
+        Field(description="ISO 4217 code of the price currency.", pattern="^[A-Z]{3}$"),
+        NotNull(),
     ] = None
     category: Annotated[
-        str | None, Field(description="Slug of the category the product belongs to.")
+        StrictStr | None,
+        Field(description="Slug of the category the product belongs to."),
+        NotNull(),
     ] = None
     status: Annotated[
         Literal["DRAFT", "ACTIVE", "ARCHIVED"] | None,
         Field(description="Lifecycle status of the product."),
+        NotNull(),
     ] = None
     variants: Annotated[
         list[GetProductResponseVariant] | None,
         Field(description="Variants of the product; empty when it has none.", max_length=100),
+        NotNull(),
     ] = None
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from generator.contracts import MessageSpec
 
@@ -24,12 +24,12 @@ class GetProductReviews(BaseModel):
         UUID,
         Field(alias="productId", description="Product whose reviews are read (path parameter)."),
     ]
-    page: Annotated[int | None, Field(description="1-based page number.", ge=1)] = 1
+    page: Annotated[StrictInt, Field(description="1-based page number.", ge=1)] = 1
     page_size: Annotated[
-        int | None, Field(alias="pageSize", description="Reviews per page.", ge=1, le=100)
+        StrictInt, Field(alias="pageSize", description="Reviews per page.", ge=1, le=100)
     ] = 20
     sort: Annotated[
-        Literal["newest", "highest", "lowest", "most_helpful"] | None,
+        Literal["newest", "highest", "lowest", "most_helpful"],
         Field(description="Order of the reviews."),
     ] = "newest"
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-from generator.contracts import MessageSpec
+from generator.contracts import MessageSpec, NotNull
 
 
 class GetStockLevelRequest(BaseModel):
@@ -18,9 +18,9 @@ class GetStockLevelRequest(BaseModel):
         extra="forbid",
         populate_by_name=True,
     )
-    product_id: Annotated[UUID | None, Field(alias="productId", description="Product to read.")] = (
-        None
-    )
+    product_id: Annotated[
+        UUID | None, Field(alias="productId", description="Product to read."), NotNull()
+    ] = None
 
 
 class GetStockLevelResponse(BaseModel):
@@ -30,13 +30,18 @@ class GetStockLevelResponse(BaseModel):
         extra="forbid",
         populate_by_name=True,
     )
-    product_id: Annotated[UUID | None, Field(alias="productId", description="The product.")] = None
-    available: Annotated[int | None, Field(description="Units free to sell.", ge=0)] = None
+    product_id: Annotated[
+        UUID | None, Field(alias="productId", description="The product."), NotNull()
+    ] = None
+    available: Annotated[
+        StrictInt | None, Field(description="Units free to sell.", ge=0), NotNull()
+    ] = None
     reserved: Annotated[
-        int | None,
+        StrictInt | None,
         Field(
             description="Units held by reservations that are not yet consumed or released.", ge=0
         ),
+        NotNull(),
     ] = None
 
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
 
-from generator.contracts import MessageSpec
+from generator.contracts import MessageSpec, NotNull
 
 
 class InventoryReservedItem(BaseModel):
@@ -21,7 +21,7 @@ class InventoryReservedItem(BaseModel):
         populate_by_name=True,
     )
     product_id: Annotated[UUID, Field(alias="productId", description="Product held.")]
-    quantity: Annotated[int, Field(description="Units of the product.", ge=1)]
+    quantity: Annotated[StrictInt, Field(description="Units of the product.", ge=1)]
 
 
 class InventoryReserved(BaseModel):
@@ -44,9 +44,10 @@ class InventoryReserved(BaseModel):
             alias="orderId",
             description="Order the stock is held for (pre-allocated by the checkout).",
         ),
+        NotNull(),
     ] = None
     cart_id: Annotated[
-        UUID | None, Field(alias="cartId", description="Cart being checked out.")
+        UUID | None, Field(alias="cartId", description="Cart being checked out."), NotNull()
     ] = None
     checkout_id: Annotated[
         UUID | None,
@@ -54,6 +55,7 @@ class InventoryReserved(BaseModel):
             alias="checkoutId",
             description="Checkout that asked for the hold; lets the saga correlate the answer.",
         ),
+        NotNull(),
     ] = None
     items: Annotated[
         list[InventoryReservedItem], Field(description="Products and quantities.", min_length=1)

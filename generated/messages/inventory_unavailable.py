@@ -8,9 +8,9 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
 
-from generator.contracts import MessageSpec
+from generator.contracts import MessageSpec, NotNull
 
 
 class InventoryUnavailableUnavailableItem(BaseModel):
@@ -21,8 +21,8 @@ class InventoryUnavailableUnavailableItem(BaseModel):
         populate_by_name=True,
     )
     product_id: Annotated[UUID, Field(alias="productId", description="Product that is short.")]
-    requested: Annotated[int, Field(description="Units asked for.", ge=1)]
-    available: Annotated[int, Field(description="Units free at the time of the check.", ge=0)]
+    requested: Annotated[StrictInt, Field(description="Units asked for.", ge=1)]
+    available: Annotated[StrictInt, Field(description="Units free at the time of the check.", ge=0)]
 
 
 class InventoryUnavailable(BaseModel):
@@ -33,13 +33,17 @@ class InventoryUnavailable(BaseModel):
         populate_by_name=True,
     )
     order_id: Annotated[
-        UUID | None, Field(alias="orderId", description="Order the checkout pre-allocated.")
+        UUID | None,
+        Field(alias="orderId", description="Order the checkout pre-allocated."),
+        NotNull(),
     ] = None
     cart_id: Annotated[
-        UUID | None, Field(alias="cartId", description="Cart being checked out.")
+        UUID | None, Field(alias="cartId", description="Cart being checked out."), NotNull()
     ] = None
     checkout_id: Annotated[
-        UUID | None, Field(alias="checkoutId", description="Checkout that asked for the hold.")
+        UUID | None,
+        Field(alias="checkoutId", description="Checkout that asked for the hold."),
+        NotNull(),
     ] = None
     unavailable_items: Annotated[
         list[InventoryUnavailableUnavailableItem],

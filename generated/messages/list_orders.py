@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from generator.contracts import MessageSpec
+from generator.contracts import MessageSpec, NotNull
 
 
 class ListOrdersRequest(BaseModel):
@@ -21,6 +21,7 @@ class ListOrdersRequest(BaseModel):
     customer_id: Annotated[
         UUID | None,
         Field(alias="customerId", description="Whose orders (staff only; defaults to the caller)."),
+        NotNull(),
     ] = None
     status: Annotated[
         Literal[
@@ -35,10 +36,11 @@ class ListOrdersRequest(BaseModel):
         ]
         | None,
         Field(description="Only orders in this status."),
+        NotNull(),
     ] = None
-    page: Annotated[int | None, Field(description="Page number, from 1.", ge=1)] = 1
+    page: Annotated[StrictInt, Field(description="Page number, from 1.", ge=1)] = 1
     page_size: Annotated[
-        int | None, Field(alias="pageSize", description="Orders per page.", ge=1, le=100)
+        StrictInt, Field(alias="pageSize", description="Orders per page.", ge=1, le=100)
     ] = 20
 
 
@@ -64,21 +66,24 @@ class ListOrdersResponseOrder(BaseModel):
         Field(description="Current lifecycle status."),
     ]
     confirmation_number: Annotated[
-        str | None,
+        StrictStr | None,
         Field(
             alias="confirmationNumber",
             description="Number shown to the shopper.",
             pattern="^ORD-[0-9]{8}$",
         ),
+        NotNull(),
     ] = None
     item_count: Annotated[
-        int | None, Field(alias="itemCount", description="Number of units ordered.", ge=1)
+        StrictInt | None,
+        Field(alias="itemCount", description="Number of units ordered.", ge=1),
+        NotNull(),
     ] = None
     total: Annotated[
-        int, Field(description="Amount paid. In minor units of `currency` (cents).", ge=0)
+        StrictInt, Field(description="Amount paid. In minor units of `currency` (cents).", ge=0)
     ]
     currency: Annotated[
-        str, Field(description="ISO 4217 currency of the total.", pattern="^[A-Z]{3}$")
+        StrictStr, Field(description="ISO 4217 currency of the total.", pattern="^[A-Z]{3}$")
     ]
     created_at: Annotated[
         AwareDatetime, Field(alias="createdAt", description="When the order was created.")
@@ -95,9 +100,11 @@ class ListOrdersResponse(BaseModel):
     orders: Annotated[
         list[ListOrdersResponseOrder], Field(description="The orders of this page, newest first.")
     ]
-    total: Annotated[int, Field(description="Number of orders matching the query.", ge=0)]
-    page: Annotated[int, Field(description="This page's number.", ge=1)]
-    page_size: Annotated[int, Field(alias="pageSize", description="Page size used.", ge=1, le=100)]
+    total: Annotated[StrictInt, Field(description="Number of orders matching the query.", ge=0)]
+    page: Annotated[StrictInt, Field(description="This page's number.", ge=1)]
+    page_size: Annotated[
+        StrictInt, Field(alias="pageSize", description="Page size used.", ge=1, le=100)
+    ]
 
 
 MESSAGE = MessageSpec(

@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from generator.contracts import MessageSpec
+from generator.contracts import MessageSpec, NotNull
 
 
 class OrderAmended(BaseModel):
@@ -20,7 +20,7 @@ class OrderAmended(BaseModel):
     )
     order_id: Annotated[UUID, Field(alias="orderId", description="The order.")]
     revision: Annotated[
-        int,
+        StrictInt,
         Field(
             description="Revision of the order after the change; a new order is revision 1.", ge=2
         ),
@@ -30,7 +30,7 @@ class OrderAmended(BaseModel):
         Field(alias="changedFields", description="What changed."),
     ]
     previous_total: Annotated[
-        int,
+        StrictInt,
         Field(
             alias="previousTotal",
             description="Total before the change. In minor units of `currency` (cents).",
@@ -38,7 +38,7 @@ class OrderAmended(BaseModel):
         ),
     ]
     new_total: Annotated[
-        int,
+        StrictInt,
         Field(
             alias="newTotal",
             description="Total after the change. In minor units of `currency` (cents).",
@@ -46,16 +46,18 @@ class OrderAmended(BaseModel):
         ),
     ]
     currency: Annotated[
-        str,
+        StrictStr,
         Field(
             description="ISO 4217 currency code of every amount in this message.",
             pattern="^[A-Z]{3}$",
         ),
     ]
     amended_by: Annotated[
-        str, Field(alias="amendedBy", description="Subject of the user who amended it.")
+        StrictStr, Field(alias="amendedBy", description="Subject of the user who amended it.")
     ]
-    reason: Annotated[str | None, Field(description="Why it was amended.", max_length=250)] = None
+    reason: Annotated[
+        StrictStr | None, Field(description="Why it was amended.", max_length=250), NotNull()
+    ] = None
     amended_at: Annotated[
         AwareDatetime, Field(alias="amendedAt", description="When it was amended.")
     ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictStr
 
 from generator.contracts import MessageSpec
 
@@ -30,10 +30,10 @@ class OrderArchived(BaseModel):
         Field(alias="retentionCategory", description="How long the record must be kept."),
     ]
     archive_reference: Annotated[
-        str, Field(alias="archiveReference", description="Where the archived record is kept.")
+        StrictStr, Field(alias="archiveReference", description="Where the archived record is kept.")
     ]
     record_checksum: Annotated[
-        str,
+        StrictStr,
         Field(
             alias="recordChecksum",
             description="SHA-256 (hex) of the archived record.",

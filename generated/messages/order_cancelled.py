@@ -10,7 +10,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from generator.contracts import MessageSpec
+from generator.contracts import MessageSpec, NotNull
 
 
 class OrderCancelled(BaseModel):
@@ -22,7 +22,7 @@ class OrderCancelled(BaseModel):
     )
     order_id: Annotated[UUID, Field(alias="orderId", description="The cancelled order.")]
     customer_id: Annotated[
-        UUID | None, Field(alias="customerId", description="Customer who ordered.")
+        UUID | None, Field(alias="customerId", description="Customer who ordered."), NotNull()
     ] = None
     reason: Annotated[
         Literal["CUSTOMER_REQUESTED", "PAYMENT_FAILED", "OUT_OF_STOCK", "FRAUD"],

@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from generator.contracts import MessageSpec
+from generator.contracts import MessageSpec, NotNull
 
 
 class OrderConfirmedItem(BaseModel):
@@ -19,8 +19,10 @@ class OrderConfirmedItem(BaseModel):
         populate_by_name=True,
     )
     product_id: Annotated[UUID, Field(alias="productId", description="Product on this line.")]
-    quantity: Annotated[int, Field(description="Number of units.", ge=1)]
-    sku: Annotated[str | None, Field(description="SKU of the product, when known.")] = None
+    quantity: Annotated[StrictInt, Field(description="Number of units.", ge=1)]
+    sku: Annotated[
+        StrictStr | None, Field(description="SKU of the product, when known."), NotNull()
+    ] = None
 
 
 class OrderConfirmedDeliveryAddress(BaseModel):
@@ -31,22 +33,24 @@ class OrderConfirmedDeliveryAddress(BaseModel):
         populate_by_name=True,
     )
     recipient_name: Annotated[
-        str | None,
+        StrictStr | None,
         Field(
             alias="recipientName", description="Name printed on the parcel label.", max_length=200
         ),
+        NotNull(),
     ] = None
     line1: Annotated[
-        str,
+        StrictStr,
         Field(description="First address line (street and number).", max_length=200, min_length=1),
     ]
     line2: Annotated[
-        str | None,
+        StrictStr | None,
         Field(description="Optional second address line (flat, floor, company).", max_length=200),
+        NotNull(),
     ] = None
-    city: Annotated[str, Field(description="Town or city.", max_length=100, min_length=1)]
+    city: Annotated[StrictStr, Field(description="Town or city.", max_length=100, min_length=1)]
     postal_code: Annotated[
-        str,
+        StrictStr,
         Field(
             alias="postalCode",
             description="Postal code as written in the destination country.",
@@ -55,7 +59,7 @@ class OrderConfirmedDeliveryAddress(BaseModel):
         ),
     ]
     country_code: Annotated[
-        str,
+        StrictStr,
         Field(
             alias="countryCode",
             description="ISO 3166-1 alpha-2 country code.",
@@ -74,7 +78,7 @@ class OrderConfirmed(BaseModel):
     order_id: Annotated[UUID, Field(alias="orderId", description="The confirmed order.")]
     customer_id: Annotated[UUID, Field(alias="customerId", description="Customer who ordered.")]
     confirmation_number: Annotated[
-        str,
+        StrictStr,
         Field(
             alias="confirmationNumber",
             description="Number shown to the shopper.",
@@ -82,18 +86,20 @@ class OrderConfirmed(BaseModel):
         ),
     ]
     payment_authorization_id: Annotated[
-        str | None,
+        StrictStr | None,
         Field(alias="paymentAuthorizationId", description="Processor reference of the payment."),
+        NotNull(),
     ] = None
     inventory_reservation_id: Annotated[
-        str | None,
+        StrictStr | None,
         Field(alias="inventoryReservationId", description="Reservation holding the stock."),
+        NotNull(),
     ] = None
     total: Annotated[
-        int, Field(description="Amount paid. In minor units of `currency` (cents).", ge=0)
+        StrictInt, Field(description="Amount paid. In minor units of `currency` (cents).", ge=0)
     ]
     currency: Annotated[
-        str,
+        StrictStr,
         Field(
             description="ISO 4217 currency code of every amount in this message.",
             pattern="^[A-Z]{3}$",
@@ -103,14 +109,17 @@ class OrderConfirmed(BaseModel):
         AwareDatetime, Field(alias="confirmedAt", description="When the order was confirmed.")
     ]
     checkout_id: Annotated[
-        UUID | None, Field(alias="checkoutId", description="Checkout that produced the order.")
+        UUID | None,
+        Field(alias="checkoutId", description="Checkout that produced the order."),
+        NotNull(),
     ] = None
     items: Annotated[
-        list[OrderConfirmedItem] | None, Field(description="Lines to pick and pack.")
+        list[OrderConfirmedItem] | None, Field(description="Lines to pick and pack."), NotNull()
     ] = None
     delivery_address: Annotated[
         OrderConfirmedDeliveryAddress | None,
         Field(alias="deliveryAddress", description="Where to deliver."),
+        NotNull(),
     ] = None
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from generator.contracts import MessageSpec
 
@@ -19,11 +19,11 @@ class OrderCreatedItem(BaseModel):
         populate_by_name=True,
     )
     sku: Annotated[
-        str, Field(description="SKU of the product (the product id when the SKU is unknown).")
+        StrictStr, Field(description="SKU of the product (the product id when the SKU is unknown).")
     ]
-    quantity: Annotated[int, Field(description="Units ordered.", ge=1)]
+    quantity: Annotated[StrictInt, Field(description="Units ordered.", ge=1)]
     unit_price: Annotated[
-        int,
+        StrictInt,
         Field(
             alias="unitPrice",
             description="Price of one unit. In minor units of `currency` (cents).",
@@ -42,10 +42,10 @@ class OrderCreated(BaseModel):
     order_id: Annotated[UUID, Field(alias="orderId", description="Id of the new order.")]
     customer_id: Annotated[UUID, Field(alias="customerId", description="Customer who ordered.")]
     total: Annotated[
-        int, Field(description="Amount paid. In minor units of `currency` (cents).", ge=0)
+        StrictInt, Field(description="Amount paid. In minor units of `currency` (cents).", ge=0)
     ]
     currency: Annotated[
-        str,
+        StrictStr,
         Field(
             description="ISO 4217 currency code of every amount in this message.",
             pattern="^[A-Z]{3}$",

@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from generator.contracts import MessageSpec
+from generator.contracts import MessageSpec, NotNull
 
 
 class OrderDeliveryAddressChangedDeliveryAddress(BaseModel):
@@ -19,34 +19,42 @@ class OrderDeliveryAddressChangedDeliveryAddress(BaseModel):
         populate_by_name=True,
     )
     recipient_name: Annotated[
-        str | None,
+        StrictStr | None,
         Field(
             alias="recipientName", description="Name printed on the parcel label.", max_length=200
         ),
+        NotNull(),
     ] = None
     line1: Annotated[
-        str | None, Field(description="First address line (street and number).", max_length=200)
+        StrictStr | None,
+        Field(description="First address line (street and number).", max_length=200),
+        NotNull(),
     ] = None
     line2: Annotated[
-        str | None,
+        StrictStr | None,
         Field(description="Optional second address line (flat, floor, company).", max_length=200),
+        NotNull(),
     ] = None
-    city: Annotated[str | None, Field(description="Town or city.", max_length=100)] = None
+    city: Annotated[
+        StrictStr | None, Field(description="Town or city.", max_length=100), NotNull()
+    ] = None
     postal_code: Annotated[
-        str | None,
+        StrictStr | None,
         Field(
             alias="postalCode",
             description="Postal code as written in the destination country.",
             max_length=20,
         ),
+        NotNull(),
     ] = None
     country_code: Annotated[
-        str | None,
+        StrictStr | None,
         Field(
             alias="countryCode",
             description="ISO 3166-1 alpha-2 country code.",
             pattern="^[A-Z]{2}$",
         ),
+        NotNull(),
     ] = None
 
 
@@ -59,7 +67,7 @@ class OrderDeliveryAddressChanged(BaseModel):
     )
     order_id: Annotated[UUID, Field(alias="orderId", description="The order.")]
     address_revision: Annotated[
-        int,
+        StrictInt,
         Field(
             alias="addressRevision",
             description="Revision of the address after the change; the first address is revision 1.",
@@ -67,7 +75,7 @@ class OrderDeliveryAddressChanged(BaseModel):
         ),
     ]
     previous_postal_code: Annotated[
-        str,
+        StrictStr,
         Field(
             alias="previousPostalCode",
             description="Postal code of the previous address (empty when there was none).",
@@ -78,7 +86,7 @@ class OrderDeliveryAddressChanged(BaseModel):
         Field(alias="deliveryAddress", description="The new delivery address."),
     ]
     changed_by: Annotated[
-        str, Field(alias="changedBy", description="Subject of the user who changed it.")
+        StrictStr, Field(alias="changedBy", description="Subject of the user who changed it.")
     ]
     changed_at: Annotated[AwareDatetime, Field(alias="changedAt", description="When it changed.")]
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from generator.contracts import MessageSpec
+from generator.contracts import MessageSpec, NotNull
 
 
 class OrderFulfilmentStarted(BaseModel):
@@ -29,9 +29,11 @@ class OrderFulfilmentStarted(BaseModel):
         ),
     ]
     warehouse_id: Annotated[
-        str, Field(alias="warehouseId", description="Warehouse fulfilling the order.")
+        StrictStr, Field(alias="warehouseId", description="Warehouse fulfilling the order.")
     ]
-    item_count: Annotated[int, Field(alias="itemCount", description="Units being fulfilled.", ge=1)]
+    item_count: Annotated[
+        StrictInt, Field(alias="itemCount", description="Units being fulfilled.", ge=1)
+    ]
     priority: Annotated[
         Literal["STANDARD", "EXPEDITED", "SAME_DAY"], Field(description="Fulfilment priority.")
     ]
@@ -44,6 +46,7 @@ class OrderFulfilmentStarted(BaseModel):
         Field(
             alias="estimatedDispatchAt", description="When the parcel should leave the warehouse."
         ),
+        NotNull(),
     ] = None
     started_at: Annotated[
         AwareDatetime, Field(alias="startedAt", description="When fulfilment started.")

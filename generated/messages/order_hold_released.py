@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictStr
 
 from generator.contracts import MessageSpec
 
@@ -24,9 +24,12 @@ class OrderHoldReleased(BaseModel):
         Literal["PAYMENT_REVIEW", "FRAUD_REVIEW", "ADDRESS_VERIFICATION", "INVENTORY_RECHECK"],
         Field(alias="previousReason", description="Why the order had been held."),
     ]
-    resolution: Annotated[str, Field(description="How the cause was resolved.", max_length=250)]
+    resolution: Annotated[
+        StrictStr, Field(description="How the cause was resolved.", max_length=250)
+    ]
     released_by: Annotated[
-        str, Field(alias="releasedBy", description="Subject of the staff member who released it.")
+        StrictStr,
+        Field(alias="releasedBy", description="Subject of the staff member who released it."),
     ]
     next_status: Annotated[
         Literal["CONFIRMED", "AWAITING_FULFILMENT"],

@@ -8,9 +8,9 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
 
-from generator.contracts import MessageSpec
+from generator.contracts import MessageSpec, NotNull
 
 
 class OrderPacked(BaseModel):
@@ -22,10 +22,14 @@ class OrderPacked(BaseModel):
     )
     order_id: Annotated[UUID, Field(alias="orderId", description="The packed order.")]
     picking_job_id: Annotated[
-        UUID | None, Field(alias="pickingJobId", description="The picking job that was worked.")
+        UUID | None,
+        Field(alias="pickingJobId", description="The picking job that was worked."),
+        NotNull(),
     ] = None
     parcel_count: Annotated[
-        int | None, Field(alias="parcelCount", description="Number of parcels.", ge=1)
+        StrictInt | None,
+        Field(alias="parcelCount", description="Number of parcels.", ge=1),
+        NotNull(),
     ] = None
     packed_at: Annotated[
         AwareDatetime, Field(alias="packedAt", description="When packing finished.")

@@ -8,9 +8,9 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictStr
 
-from generator.contracts import MessageSpec
+from generator.contracts import MessageSpec, NotNull
 
 
 class OrderPlacedOnHold(BaseModel):
@@ -27,11 +27,12 @@ class OrderPlacedOnHold(BaseModel):
         Field(description="Why the order is held."),
     ]
     owner_team: Annotated[
-        str, Field(alias="ownerTeam", description="Team expected to resolve the hold.")
+        StrictStr, Field(alias="ownerTeam", description="Team expected to resolve the hold.")
     ]
     customer_message: Annotated[
-        str | None,
+        StrictStr | None,
         Field(alias="customerMessage", description="Message shown to the shopper.", max_length=280),
+        NotNull(),
     ] = None
     review_by: Annotated[
         AwareDatetime, Field(alias="reviewBy", description="When the hold must have been reviewed.")

@@ -8,9 +8,9 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from generator.contracts import MessageSpec
+from generator.contracts import MessageSpec, NotNull
 
 
 class OrderReadyForShippingShippingAddress(BaseModel):
@@ -21,19 +21,24 @@ class OrderReadyForShippingShippingAddress(BaseModel):
         populate_by_name=True,
     )
     recipient_name: Annotated[
-        str | None,
+        StrictStr | None,
         Field(
             alias="recipientName", description="Name printed on the parcel label.", max_length=200
         ),
+        NotNull(),
     ] = None
-    line1: Annotated[str | None, Field(description="Street and number.")] = None
+    line1: Annotated[StrictStr | None, Field(description="Street and number."), NotNull()] = None
     line2: Annotated[
-        str | None, Field(description="Second address line (flat, floor, company).", max_length=200)
+        StrictStr | None,
+        Field(description="Second address line (flat, floor, company).", max_length=200),
+        NotNull(),
     ] = None
-    city: Annotated[str | None, Field(description="City or town.")] = None
-    postcode: Annotated[str | None, Field(description="Postal code.")] = None
+    city: Annotated[StrictStr | None, Field(description="City or town."), NotNull()] = None
+    postcode: Annotated[StrictStr | None, Field(description="Postal code."), NotNull()] = None
     country: Annotated[
-        str | None, Field(description="ISO 3166-1 alpha-2 country code.", pattern="^[A-Z]{2}$")
+        StrictStr | None,
+        Field(description="ISO 3166-1 alpha-2 country code.", pattern="^[A-Z]{2}$"),
+        NotNull(),
     ] = None
 
 
@@ -46,10 +51,12 @@ class OrderReadyForShipping(BaseModel):
     )
     order_id: Annotated[UUID, Field(alias="orderId", description="The packed order.")]
     customer_id: Annotated[
-        UUID | None, Field(alias="customerId", description="Customer the parcels go to.")
+        UUID | None, Field(alias="customerId", description="Customer the parcels go to."), NotNull()
     ] = None
     parcel_count: Annotated[
-        int | None, Field(alias="parcelCount", description="Number of parcels packed.", ge=1)
+        StrictInt | None,
+        Field(alias="parcelCount", description="Number of parcels packed.", ge=1),
+        NotNull(),
     ] = None
     shipping_address: Annotated[
         OrderReadyForShippingShippingAddress,

@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from generator.contracts import MessageSpec
+from generator.contracts import MessageSpec, NotNull
 
 
 class OrderStatusChanged(BaseModel):
@@ -44,15 +44,16 @@ class OrderStatusChanged(BaseModel):
         Field(alias="newStatus", description="Status after the transition."),
     ]
     sequence: Annotated[
-        int,
+        StrictInt,
         Field(
             description="Position of this transition in the order's history, from 1; consumers use it to order and de-duplicate.",
             ge=1,
         ),
     ]
     change_reason: Annotated[
-        str | None,
+        StrictStr | None,
         Field(alias="changeReason", description="Why the status changed.", max_length=250),
+        NotNull(),
     ] = None
     correlation_id: Annotated[
         UUID | None,
@@ -60,6 +61,7 @@ class OrderStatusChanged(BaseModel):
             alias="correlationId",
             description="Id of the business flow that caused it (checkout id or request id).",
         ),
+        NotNull(),
     ] = None
     changed_at: Annotated[
         AwareDatetime, Field(alias="changedAt", description="When the transition happened.")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from generator.contracts import MessageSpec
 
@@ -26,17 +26,18 @@ class PaymentAuthorized(BaseModel):
         UUID, Field(alias="checkoutId", description="Checkout the payment belongs to.")
     ]
     amount: Annotated[
-        int, Field(description="Amount charged. In minor units of `currency` (cents).", ge=0)
+        StrictInt, Field(description="Amount charged. In minor units of `currency` (cents).", ge=0)
     ]
     currency: Annotated[
-        str,
+        StrictStr,
         Field(
             description="ISO 4217 currency code of every amount in this message.",
             pattern="^[A-Z]{3}$",
         ),
     ]
     processor_reference: Annotated[
-        str, Field(alias="processorReference", description="Stripe PaymentIntent id.", min_length=1)
+        StrictStr,
+        Field(alias="processorReference", description="Stripe PaymentIntent id.", min_length=1),
     ]
     authorized_at: Annotated[
         AwareDatetime, Field(alias="authorizedAt", description="When Stripe confirmed the charge.")

@@ -8,9 +8,9 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictStr
 
-from generator.contracts import MessageSpec
+from generator.contracts import MessageSpec, NotNull
 
 
 class PaymentDeclined(BaseModel):
@@ -36,11 +36,12 @@ class PaymentDeclined(BaseModel):
         Field(description="Why it was declined."),
     ]
     detail: Annotated[
-        str | None,
+        StrictStr | None,
         Field(
             description="Human-readable detail (processor decline code, fraud reason).",
             max_length=500,
         ),
+        NotNull(),
     ] = None
     declined_at: Annotated[
         AwareDatetime, Field(alias="declinedAt", description="When it was declined.")

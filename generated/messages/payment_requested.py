@@ -8,9 +8,9 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from generator.contracts import MessageSpec
+from generator.contracts import MessageSpec, NotNull
 
 
 class PaymentRequested(BaseModel):
@@ -23,13 +23,14 @@ class PaymentRequested(BaseModel):
     payment_id: Annotated[UUID, Field(alias="paymentId", description="The payment.")]
     order_id: Annotated[UUID, Field(alias="orderId", description="Order the payment is for.")]
     customer_id: Annotated[
-        UUID | None, Field(alias="customerId", description="Customer who pays.")
+        UUID | None, Field(alias="customerId", description="Customer who pays."), NotNull()
     ] = None
     amount: Annotated[
-        int, Field(description="Amount to charge. In minor units of `currency` (cents).", ge=0)
+        StrictInt,
+        Field(description="Amount to charge. In minor units of `currency` (cents).", ge=0),
     ]
     currency: Annotated[
-        str,
+        StrictStr,
         Field(
             description="ISO 4217 currency code of every amount in this message.",
             pattern="^[A-Z]{3}$",
@@ -39,15 +40,18 @@ class PaymentRequested(BaseModel):
         AwareDatetime, Field(alias="requestedAt", description="When the payment was requested.")
     ]
     checkout_id: Annotated[
-        UUID | None, Field(alias="checkoutId", description="Checkout the payment belongs to.")
+        UUID | None,
+        Field(alias="checkoutId", description="Checkout the payment belongs to."),
+        NotNull(),
     ] = None
     payment_method: Annotated[
-        str | None,
+        StrictStr | None,
         Field(
             alias="paymentMethod",
             description="Stripe payment method id to charge.",
             pattern="^pm_[A-Za-z0-9_]+$",
         ),
+        NotNull(),
     ] = None
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from generator.contracts import MessageSpec
+from generator.contracts import MessageSpec, NotNull
 
 
 class PaymentSucceeded(BaseModel):
@@ -23,17 +23,19 @@ class PaymentSucceeded(BaseModel):
     ]
     order_id: Annotated[UUID, Field(alias="orderId", description="Order the payment is for.")]
     amount: Annotated[
-        int, Field(description="Amount charged. In minor units of `currency` (cents).", ge=0)
+        StrictInt, Field(description="Amount charged. In minor units of `currency` (cents).", ge=0)
     ]
     currency: Annotated[
-        str,
+        StrictStr,
         Field(
             description="ISO 4217 currency code of every amount in this message.",
             pattern="^[A-Z]{3}$",
         ),
     ]
     processor_reference: Annotated[
-        str | None, Field(alias="processorReference", description="Stripe PaymentIntent id.")
+        StrictStr | None,
+        Field(alias="processorReference", description="Stripe PaymentIntent id."),
+        NotNull(),
     ] = None
     succeeded_at: Annotated[
         AwareDatetime, Field(alias="succeededAt", description="When the charge succeeded.")

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from generator.contracts import MessageSpec
+from generator.contracts import MessageSpec, NotNull
 
 
 class ProductDeleted(BaseModel):
@@ -32,6 +32,7 @@ class ProductDeleted(BaseModel):
     reason: Annotated[
         Literal["DISCONTINUED", "DUPLICATE", "MERCHANT_REQUEST", "OTHER"] | None,
         Field(description="Why the product was removed."),
+        NotNull(),
     ] = None
 
 

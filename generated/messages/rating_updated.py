@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictFloat, StrictInt
 
 from generator.contracts import MessageSpec
 
@@ -20,7 +20,7 @@ class RatingUpdated(BaseModel):
     )
     product_id: Annotated[UUID, Field(alias="productId", description="The product.")]
     average_rating: Annotated[
-        float,
+        StrictFloat,
         Field(
             alias="averageRating",
             description="Mean of the published ratings, 0 to 5, rounded to two decimals; 0 when there are none.",
@@ -29,7 +29,8 @@ class RatingUpdated(BaseModel):
         ),
     ]
     review_count: Annotated[
-        int, Field(alias="reviewCount", description="Number of published reviews counted.", ge=0)
+        StrictInt,
+        Field(alias="reviewCount", description="Number of published reviews counted.", ge=0),
     ]
     updated_at: Annotated[
         AwareDatetime, Field(alias="updatedAt", description="When the summary changed.")

@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from generator.contracts import MessageSpec
+from generator.contracts import MessageSpec, NotNull
 
 
 class RefundProcessed(BaseModel):
@@ -23,10 +23,10 @@ class RefundProcessed(BaseModel):
     ]
     payment_id: Annotated[UUID, Field(alias="paymentId", description="The payment refunded.")]
     amount: Annotated[
-        int, Field(description="Amount refunded. In minor units of `currency` (cents).", ge=0)
+        StrictInt, Field(description="Amount refunded. In minor units of `currency` (cents).", ge=0)
     ]
     currency: Annotated[
-        str,
+        StrictStr,
         Field(
             description="ISO 4217 currency code of every amount in this message.",
             pattern="^[A-Z]{3}$",
@@ -36,7 +36,9 @@ class RefundProcessed(BaseModel):
         AwareDatetime, Field(alias="processedAt", description="When the refund completed.")
     ]
     order_id: Annotated[
-        UUID | None, Field(alias="orderId", description="Order the refunded payment was for.")
+        UUID | None,
+        Field(alias="orderId", description="Order the refunded payment was for."),
+        NotNull(),
     ] = None
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from generator.contracts import MessageSpec
+from generator.contracts import MessageSpec, NotNull
 
 
 class RefundRequested(BaseModel):
@@ -21,31 +21,34 @@ class RefundRequested(BaseModel):
     refund_id: Annotated[UUID, Field(alias="refundId", description="The refund.")]
     payment_id: Annotated[UUID, Field(alias="paymentId", description="The payment refunded.")]
     order_id: Annotated[
-        UUID | None, Field(alias="orderId", description="Order the payment was for.")
+        UUID | None, Field(alias="orderId", description="Order the payment was for."), NotNull()
     ] = None
     amount: Annotated[
-        int, Field(description="Amount to refund. In minor units of `currency` (cents).", ge=0)
+        StrictInt,
+        Field(description="Amount to refund. In minor units of `currency` (cents).", ge=0),
     ]
     currency: Annotated[
-        str,
+        StrictStr,
         Field(
             description="ISO 4217 currency code of every amount in this message.",
             pattern="^[A-Z]{3}$",
         ),
     ]
     reason: Annotated[
-        str | None,
+        StrictStr | None,
         Field(description="Why the payment is refunded (order cancelled, checkout failed)."),
+        NotNull(),
     ] = None
     requested_at: Annotated[
         AwareDatetime, Field(alias="requestedAt", description="When the refund was requested.")
     ]
     processor_reference: Annotated[
-        str | None,
+        StrictStr | None,
         Field(
             alias="processorReference",
             description="Stripe PaymentIntent id of the charge to refund.",
         ),
+        NotNull(),
     ] = None
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictStr
 
 from generator.contracts import MessageSpec
 
@@ -28,7 +28,7 @@ class RegisterCredentials(BaseModel):
     ]
     email: Annotated[EmailStr, Field(description="Sign-in name.")]
     password_hash: Annotated[
-        str,
+        StrictStr,
         Field(
             alias="passwordHash",
             description="argon2id hash of the password in PHC string format; the password itself never travels.",

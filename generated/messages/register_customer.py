@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictStr
 
-from generator.contracts import MessageSpec
+from generator.contracts import MessageSpec, NotNull
 
 
 class RegisterCustomer(BaseModel):
@@ -23,9 +23,11 @@ class RegisterCustomer(BaseModel):
             description="Email address; becomes the sign-in name and must not be registered yet."
         ),
     ]
-    name: Annotated[str | None, Field(description="Display name.", min_length=1)] = None
+    name: Annotated[
+        StrictStr | None, Field(description="Display name.", min_length=1), NotNull()
+    ] = None
     password: Annotated[
-        str,
+        StrictStr,
         Field(
             description="Password chosen by the shopper; hashed at once and never stored or logged.",
             max_length=256,

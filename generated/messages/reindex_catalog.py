@@ -8,9 +8,9 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictStr
 
-from generator.contracts import MessageSpec
+from generator.contracts import MessageSpec, NotNull, UniqueItems
 
 
 class ReindexCatalog(BaseModel):
@@ -31,12 +31,13 @@ class ReindexCatalog(BaseModel):
         AwareDatetime, Field(alias="requestedAt", description="When the run was requested.")
     ]
     requested_by: Annotated[
-        str | None,
+        StrictStr | None,
         Field(
             alias="requestedBy",
             description="Staff member who asked for the run (the token subject); filled in by the product API.",
             max_length=200,
         ),
+        NotNull(),
     ] = None
     statuses: Annotated[
         list[Literal["DRAFT", "ACTIVE", "ARCHIVED"]] | None,
@@ -44,6 +45,8 @@ class ReindexCatalog(BaseModel):
             description="Only products in these statuses are re-published; absent means all products.",
             min_length=1,
         ),
+        NotNull(),
+        UniqueItems(),
     ] = None
 
 

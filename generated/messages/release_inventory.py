@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from generator.contracts import MessageSpec
+from generator.contracts import MessageSpec, NotNull
 
 
 class ReleaseInventory(BaseModel):
@@ -24,6 +24,7 @@ class ReleaseInventory(BaseModel):
     reason: Annotated[
         Literal["CHECKOUT_FAILED", "ORDER_CANCELLED", "EXPIRED"] | None,
         Field(description="Why the hold is given up."),
+        NotNull(),
     ] = None
 
 

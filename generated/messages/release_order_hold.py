@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from generator.contracts import MessageSpec
 
@@ -25,7 +25,7 @@ class ReleaseOrderHold(BaseModel):
         Field(alias="orderId", description="Order on hold; must equal the orderId of the path."),
     ]
     resolution: Annotated[
-        str,
+        StrictStr,
         Field(description="How the cause of the hold was resolved.", max_length=250, min_length=1),
     ]
     next_status: Annotated[

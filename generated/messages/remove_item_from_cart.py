@@ -8,9 +8,9 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-from generator.contracts import MessageSpec
+from generator.contracts import MessageSpec, NotNull
 
 
 class RemoveItemFromCart(BaseModel):
@@ -29,7 +29,9 @@ class RemoveItemFromCart(BaseModel):
         ),
     ]
     quantity: Annotated[
-        int | None, Field(description="Units to remove; absent removes the whole line.", ge=1)
+        StrictInt | None,
+        Field(description="Units to remove; absent removes the whole line.", ge=1),
+        NotNull(),
     ] = None
 
 

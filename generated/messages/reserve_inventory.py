@@ -8,9 +8,9 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-from generator.contracts import MessageSpec
+from generator.contracts import MessageSpec, NotNull
 
 
 class ReserveInventoryItem(BaseModel):
@@ -21,7 +21,7 @@ class ReserveInventoryItem(BaseModel):
         populate_by_name=True,
     )
     product_id: Annotated[UUID, Field(alias="productId", description="Product to hold.")]
-    quantity: Annotated[int, Field(description="Units to hold.", ge=1)]
+    quantity: Annotated[StrictInt, Field(description="Units to hold.", ge=1)]
 
 
 class ReserveInventory(BaseModel):
@@ -33,7 +33,7 @@ class ReserveInventory(BaseModel):
     )
     cart_id: Annotated[UUID, Field(alias="cartId", description="Cart being checked out.")]
     customer_id: Annotated[
-        UUID | None, Field(alias="customerId", description="Customer checking out.")
+        UUID | None, Field(alias="customerId", description="Customer checking out."), NotNull()
     ] = None
     items: Annotated[
         list[ReserveInventoryItem],
@@ -45,10 +45,12 @@ class ReserveInventory(BaseModel):
             alias="checkoutId",
             description="Checkout the reservation belongs to; echoed in the reply.",
         ),
+        NotNull(),
     ] = None
     order_id: Annotated[
         UUID | None,
         Field(alias="orderId", description="Pre-allocated order id the reservation is for."),
+        NotNull(),
     ] = None
 
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
 
-from generator.contracts import MessageSpec
+from generator.contracts import MessageSpec, NotNull
 
 
 class ReviewFlagged(BaseModel):
@@ -29,12 +29,13 @@ class ReviewFlagged(BaseModel):
         Field(description="Why it was reported."),
     ]
     flag_count: Annotated[
-        int | None,
+        StrictInt | None,
         Field(
             alias="flagCount",
             description="Number of distinct flaggers of this review, including this one.",
             ge=1,
         ),
+        NotNull(),
     ] = None
     flagged_at: Annotated[
         AwareDatetime, Field(alias="flaggedAt", description="When it was reported.")

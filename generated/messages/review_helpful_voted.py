@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
 
 from generator.contracts import MessageSpec
 
@@ -25,7 +25,7 @@ class ReviewHelpfulVoted(BaseModel):
         UUID, Field(alias="productId", description="Product the review is about.")
     ]
     helpful_count: Annotated[
-        int, Field(alias="helpfulCount", description="Helpful votes after the change.", ge=0)
+        StrictInt, Field(alias="helpfulCount", description="Helpful votes after the change.", ge=0)
     ]
     updated_at: Annotated[
         AwareDatetime, Field(alias="updatedAt", description="When the count changed.")

@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
 
-from generator.contracts import MessageSpec
+from generator.contracts import MessageSpec, NotNull
 
 
 class ReviewPublished(BaseModel):
@@ -20,8 +20,10 @@ class ReviewPublished(BaseModel):
     )
     review_id: Annotated[UUID, Field(alias="reviewId", description="The review.")]
     product_id: Annotated[UUID, Field(alias="productId", description="Product reviewed.")]
-    customer_id: Annotated[UUID | None, Field(alias="customerId", description="Author.")] = None
-    rating: Annotated[int, Field(description="Stars given, 1 to 5.", ge=1, le=5)]
+    customer_id: Annotated[
+        UUID | None, Field(alias="customerId", description="Author."), NotNull()
+    ] = None
+    rating: Annotated[StrictInt, Field(description="Stars given, 1 to 5.", ge=1, le=5)]
     published_at: Annotated[
         AwareDatetime, Field(alias="publishedAt", description="When it became visible.")
     ]

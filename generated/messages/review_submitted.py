@@ -8,9 +8,9 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from generator.contracts import MessageSpec
+from generator.contracts import MessageSpec, NotNull
 
 
 class ReviewSubmitted(BaseModel):
@@ -23,9 +23,13 @@ class ReviewSubmitted(BaseModel):
     review_id: Annotated[UUID, Field(alias="reviewId", description="Identity of the review.")]
     product_id: Annotated[UUID, Field(alias="productId", description="Product reviewed.")]
     customer_id: Annotated[UUID, Field(alias="customerId", description="Author.")]
-    rating: Annotated[int, Field(description="Stars given, 1 to 5.", ge=1, le=5)]
-    title: Annotated[str | None, Field(description="Headline.", max_length=120)] = None
-    body: Annotated[str | None, Field(description="Review text.", max_length=5000)] = None
+    rating: Annotated[StrictInt, Field(description="Stars given, 1 to 5.", ge=1, le=5)]
+    title: Annotated[
+        StrictStr | None, Field(description="Headline.", max_length=120), NotNull()
+    ] = None
+    body: Annotated[
+        StrictStr | None, Field(description="Review text.", max_length=5000), NotNull()
+    ] = None
     submitted_at: Annotated[
         AwareDatetime, Field(alias="submittedAt", description="When the customer submitted it.")
     ]

@@ -8,9 +8,9 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
 
-from generator.contracts import MessageSpec
+from generator.contracts import MessageSpec, NotNull
 
 
 class SearchProductsRequestFilters(BaseModel):
@@ -20,20 +20,23 @@ class SearchProductsRequestFilters(BaseModel):
         extra="forbid",
         populate_by_name=True,
     )
-    category: Annotated[str | None, Field(description="Only products in this category slug.")] = (
-        None
-    )
+    category: Annotated[
+        StrictStr | None, Field(description="Only products in this category slug."), NotNull()
+    ] = None
     status: Annotated[
         Literal["DRAFT", "ACTIVE", "ARCHIVED"] | None,
         Field(description="Only products in this lifecycle status."),
+        NotNull(),
     ] = None
     min_price: Annotated[
-        int | None,
+        StrictInt | None,
         Field(alias="minPrice", description="Lowest unit price in minor units, inclusive.", ge=0),
+        NotNull(),
     ] = None
     max_price: Annotated[
-        int | None,
+        StrictInt | None,
         Field(alias="maxPrice", description="Highest unit price in minor units, inclusive.", ge=0),
+        NotNull(),
     ] = None
 
 
@@ -45,19 +48,21 @@ class SearchProductsRequest(BaseModel):
         populate_by_name=True,
     )
     query: Annotated[
-        str | None,
+        StrictStr | None,
         Field(
             description="Words to match against product name, SKU, description and category.",
             min_length=1,
         ),
+        NotNull(),
     ] = None
     filters: Annotated[
         SearchProductsRequestFilters | None,
         Field(description="Optional restrictions on the results."),
+        NotNull(),
     ] = None
-    page: Annotated[int | None, Field(description="1-based page number.", ge=1)] = 1
+    page: Annotated[StrictInt, Field(description="1-based page number.", ge=1)] = 1
     page_size: Annotated[
-        int | None, Field(alias="pageSize", description="Results per page.", ge=1, le=100)
+        StrictInt, Field(alias="pageSize", description="Results per page.", ge=1, le=100)
     ] = 20
 
 
@@ -69,32 +74,40 @@ class SearchProductsResponseResult(BaseModel):
         populate_by_name=True,
     )
     product_id: Annotated[UUID, Field(alias="productId", description="Identity of the product.")]
-    sku: Annotated[str, Field(description="Stock-keeping unit.")]
-    name: Annotated[str, Field(description="Display name.")]
-    category: Annotated[str | None, Field(description="Category slug.")] = None
+    sku: Annotated[StrictStr, Field(description="Stock-keeping unit.")]
+    name: Annotated[StrictStr, Field(description="Display name.")]
+    category: Annotated[StrictStr | None, Field(description="Category slug."), NotNull()] = None
     price: Annotated[
-        int | None, Field(description="Unit price. In minor units of the currency (cents).", ge=0)
+        StrictInt | None,
+        Field(description="Unit price. In minor units of the currency (cents).", ge=0),
+        NotNull(),
     ] = None
     currency: Annotated[
-        str | None, Field(description="ISO 4217 code of the price currency.", pattern="^[A-Z]{3}$")
+        StrictStr | None,
+        Field(description="ISO 4217 code of the price currency.", pattern="^[A-Z]{3}$"),
+        NotNull(),
     ] = None
     score: Annotated[
-        float | None, Field(description="Relevance of the match; higher is better.", ge=0.0)
+        StrictFloat | None,
+        Field(description="Relevance of the match; higher is better.", ge=0.0),
+        NotNull(),
     ] = None
     average_rating: Annotated[
-        float | None,
+        StrictFloat | None,
         Field(
             alias="averageRating",
             description="Average review rating, when the product has published reviews.",
             ge=0.0,
             le=5.0,
         ),
+        NotNull(),
     ] = None
     review_count: Annotated[
-        int | None,
+        StrictInt | None,
         Field(
             alias="reviewCount", description="Number of published reviews behind the average.", ge=0
         ),
+        NotNull(),
     ] = None
 
 
@@ -106,15 +119,22 @@ class SearchProductsResponse(BaseModel):
         populate_by_name=True,
     )
     total: Annotated[
-        int | None, Field(description="Number of matching products across all pages.", ge=0)
+        StrictInt | None,
+        Field(description="Number of matching products across all pages.", ge=0),
+        NotNull(),
     ] = None
-    page: Annotated[int | None, Field(description="The page returned.", ge=1)] = None
+    page: Annotated[StrictInt | None, Field(description="The page returned.", ge=1), NotNull()] = (
+        None
+    )
     page_size: Annotated[
-        int | None, Field(alias="pageSize", description="The page size used.", ge=1, le=100)
+        StrictInt | None,
+        Field(alias="pageSize", description="The page size used.", ge=1, le=100),
+        NotNull(),
     ] = None
     results: Annotated[
         list[SearchProductsResponseResult] | None,
         Field(description="The matching products on this page."),
+        NotNull(),
     ] = None
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from generator.contracts import MessageSpec
 
@@ -28,7 +28,7 @@ class SetStockLevel(BaseModel):
         ),
     ]
     available: Annotated[
-        int,
+        StrictInt,
         Field(
             description="New number of units free to sell. Units held by reservations are not included. At most 2147483647, the largest count the stock table holds.",
             ge=0,

@@ -7,9 +7,9 @@ from datetime import date
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictStr
 
-from generator.contracts import MessageSpec
+from generator.contracts import MessageSpec, NotNull
 
 
 class ShipmentCreated(BaseModel):
@@ -22,11 +22,15 @@ class ShipmentCreated(BaseModel):
     shipment_id: Annotated[UUID, Field(alias="shipmentId", description="Acme's shipment id.")]
     order_id: Annotated[UUID, Field(alias="orderId", description="The order shipped.")]
     tracking_number: Annotated[
-        str, Field(alias="trackingNumber", description="The carrier's tracking number.")
+        StrictStr, Field(alias="trackingNumber", description="The carrier's tracking number.")
     ]
-    carrier: Annotated[str | None, Field(description="Name of the carrier.")] = None
+    carrier: Annotated[StrictStr | None, Field(description="Name of the carrier."), NotNull()] = (
+        None
+    )
     estimated_delivery: Annotated[
-        date | None, Field(alias="estimatedDelivery", description="Expected delivery date.")
+        date | None,
+        Field(alias="estimatedDelivery", description="Expected delivery date."),
+        NotNull(),
     ] = None
     created_at: Annotated[
         AwareDatetime,

@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictStr
 
-from generator.contracts import MessageSpec
+from generator.contracts import MessageSpec, NotNull
 
 
 class ShipmentDelivered(BaseModel):
@@ -24,8 +24,9 @@ class ShipmentDelivered(BaseModel):
         AwareDatetime, Field(alias="deliveredAt", description="When the parcels were handed over.")
     ]
     signed_by: Annotated[
-        str | None,
+        StrictStr | None,
         Field(alias="signedBy", description="Name given by the person who signed for the parcels."),
+        NotNull(),
     ] = None
 
 

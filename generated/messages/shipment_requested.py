@@ -8,9 +8,9 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from generator.contracts import MessageSpec
+from generator.contracts import MessageSpec, NotNull
 
 
 class ShipmentRequestedDestination(BaseModel):
@@ -21,19 +21,22 @@ class ShipmentRequestedDestination(BaseModel):
         populate_by_name=True,
     )
     recipient_name: Annotated[
-        str | None,
+        StrictStr | None,
         Field(
             alias="recipientName", description="Name printed on the parcel label.", max_length=200
         ),
+        NotNull(),
     ] = None
-    line1: Annotated[str, Field(description="Street and number.")]
+    line1: Annotated[StrictStr, Field(description="Street and number.")]
     line2: Annotated[
-        str | None, Field(description="Second address line (flat, floor, company).", max_length=200)
+        StrictStr | None,
+        Field(description="Second address line (flat, floor, company).", max_length=200),
+        NotNull(),
     ] = None
-    city: Annotated[str, Field(description="City or town.")]
-    postcode: Annotated[str, Field(description="Postal code.")]
+    city: Annotated[StrictStr, Field(description="City or town.")]
+    postcode: Annotated[StrictStr, Field(description="Postal code.")]
     country: Annotated[
-        str, Field(description="ISO 3166-1 alpha-2 country code.", pattern="^[A-Z]{2}$")
+        StrictStr, Field(description="ISO 3166-1 alpha-2 country code.", pattern="^[A-Z]{2}$")
     ]
 
 
@@ -52,11 +55,12 @@ class ShipmentRequested(BaseModel):
         ),
     ]
     order_id: Annotated[UUID, Field(alias="orderId", description="The order shipped.")]
-    parcel_count: Annotated[int, Field(alias="parcelCount", description="Number of parcels.", ge=1)]
+    parcel_count: Annotated[
+        StrictInt, Field(alias="parcelCount", description="Number of parcels.", ge=1)
+    ]
     destination: Annotated[ShipmentRequestedDestination, Field(description="Delivery address.")]
     service: Annotated[
-        Literal["STANDARD", "EXPRESS", "NEXT_DAY"] | None,
-        Field(description="Requested service level."),
+        Literal["STANDARD", "EXPRESS", "NEXT_DAY"], Field(description="Requested service level.")
     ] = "STANDARD"
     requested_at: Annotated[
         AwareDatetime, Field(alias="requestedAt", description="When the shipment was opened.")

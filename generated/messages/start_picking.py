@@ -8,9 +8,9 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
 
-from generator.contracts import MessageSpec
+from generator.contracts import MessageSpec, NotNull
 
 
 class StartPickingItem(BaseModel):
@@ -21,7 +21,7 @@ class StartPickingItem(BaseModel):
         populate_by_name=True,
     )
     product_id: Annotated[UUID, Field(alias="productId", description="Product to pick.")]
-    quantity: Annotated[int, Field(description="Units to pick.", ge=1)]
+    quantity: Annotated[StrictInt, Field(description="Units to pick.", ge=1)]
 
 
 class StartPicking(BaseModel):
@@ -42,6 +42,7 @@ class StartPicking(BaseModel):
             alias="requestedAt",
             description="When the warehouse service asked for the job to be picked.",
         ),
+        NotNull(),
     ] = None
 
 

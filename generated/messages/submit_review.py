@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from generator.contracts import MessageSpec
+from generator.contracts import MessageSpec, NotNull
 
 
 class SubmitReview(BaseModel):
@@ -32,9 +32,11 @@ class SubmitReview(BaseModel):
     customer_id: Annotated[
         UUID, Field(alias="customerId", description="Author; must be the signed-in customer.")
     ]
-    rating: Annotated[int, Field(description="Stars, 1 to 5.", ge=1, le=5)]
-    title: Annotated[str | None, Field(description="Headline.", max_length=120)] = None
-    body: Annotated[str, Field(description="Review text.", max_length=5000)]
+    rating: Annotated[StrictInt, Field(description="Stars, 1 to 5.", ge=1, le=5)]
+    title: Annotated[
+        StrictStr | None, Field(description="Headline.", max_length=120), NotNull()
+    ] = None
+    body: Annotated[StrictStr, Field(description="Review text.", max_length=5000)]
     submitted_at: Annotated[
         AwareDatetime, Field(alias="submittedAt", description="When the customer pressed submit.")
     ]

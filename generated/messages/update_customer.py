@@ -8,9 +8,9 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictStr
 
-from generator.contracts import MessageSpec
+from generator.contracts import MessageSpec, NotNull
 
 
 class UpdateCustomer(BaseModel):
@@ -24,11 +24,14 @@ class UpdateCustomer(BaseModel):
         UUID,
         Field(alias="customerId", description="Customer to change; must equal the id in the path."),
     ]
-    email: Annotated[EmailStr | None, Field(description="New email address.")] = None
-    name: Annotated[str | None, Field(description="New display name.", min_length=1)] = None
+    email: Annotated[EmailStr | None, Field(description="New email address."), NotNull()] = None
+    name: Annotated[
+        StrictStr | None, Field(description="New display name.", min_length=1), NotNull()
+    ] = None
     status: Annotated[
         Literal["ACTIVE", "SUSPENDED", "CLOSED"] | None,
         Field(description="New account status; staff only."),
+        NotNull(),
     ] = None
 
 

@@ -8,13 +8,13 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, StringConstraints
 from typing_extensions import TypeAliasType
 
-from generator.contracts import MessageSpec
+from generator.contracts import MessageSpec, NotNull
 
 UpdateProductVariantAttributesAdditionalProperty = TypeAliasType(
-    "UpdateProductVariantAttributesAdditionalProperty", Annotated[str, Field(max_length=200)]
+    "UpdateProductVariantAttributesAdditionalProperty", Annotated[StrictStr, Field(max_length=200)]
 )
 
 
@@ -26,7 +26,7 @@ class UpdateProductVariant(BaseModel):
         populate_by_name=True,
     )
     sku: Annotated[
-        str,
+        StrictStr,
         Field(
             description="SKU of the variant; unique across the catalog (product SKUs included).",
             max_length=100,
@@ -35,7 +35,7 @@ class UpdateProductVariant(BaseModel):
     ]
     attributes: Annotated[
         dict[
-            Annotated[str, StringConstraints(min_length=1, max_length=50)],
+            Annotated[str, StringConstraints(min_length=1, max_length=50, strict=True)],
             UpdateProductVariantAttributesAdditionalProperty,
         ],
         Field(
@@ -56,19 +56,29 @@ class UpdateProduct(BaseModel):
         UUID,
         Field(alias="productId", description="Product to change; must equal the id in the path."),
     ]
-    name: Annotated[str | None, Field(description="New display name.", min_length=1)] = None
-    description: Annotated[str | None, Field(description="New long description.")] = None
+    name: Annotated[
+        StrictStr | None, Field(description="New display name.", min_length=1), NotNull()
+    ] = None
+    description: Annotated[
+        StrictStr | None, Field(description="New long description."), NotNull()
+    ] = None
     price: Annotated[
-        int | None,
+        StrictInt | None,
         Field(description="New unit price. In minor units of the currency (cents).", ge=0),
+        NotNull(),
     ] = None
     currency: Annotated[
-        str | None,
+        StrictStr | None,
         Field(description="ISO 4217 code of the new price currency.", pattern="^[A-Z]{3}$"),
+        NotNull(),
     ] = None
-    category: Annotated[str | None, Field(description="Slug of the new category.")] = None
+    category: Annotated[
+        StrictStr | None, Field(description="Slug of the new category."), NotNull()
+    ] = None
     status: Annotated[
-        Literal["DRAFT", "ACTIVE", "ARCHIVED"] | None, Field(description="New lifecycle status.")
+        Literal["DRAFT", "ACTIVE", "ARCHIVED"] | None,
+        Field(description="New lifecycle status."),
+        NotNull(),
     ] = None
     variants: Annotated[
         list[UpdateProductVariant] | None,
@@ -76,6 +86,7 @@ class UpdateProduct(BaseModel):
             description="The complete new list of variants; replaces the old list. A variant whose SKU was already listed keeps its id.",
             max_length=100,
         ),
+        NotNull(),
     ] = None
 
 

@@ -7,6 +7,15 @@ it overlaps the rest of rendering on a second core, or this process (the fallbac
 default of `generate_models`); the code is the same.
 The returned code is split (with `ast`) into its import lines and its class definitions so the
 templates can place our header, docstring and `MESSAGE` spec around them.
+
+The models enforce their schemas exactly, by three means: `strict_types` (a JSON integer,
+number, string or boolean must be one: no "5" for 5, no true for 1), `strict_nullable` (a
+property with a default is not nullable unless its schema says so), and our class template
+(`model_templates/`), which marks an optional property that is not nullable `NotNull()` and
+an array with `uniqueItems` `UniqueItems()` (see `generator.contracts`; null is refused in
+JSON, while None in Python still means "absent"). Formats that parse
+from strings (uuid, date-time, email) keep Pydantic's types, so code that passes `UUID` or
+`datetime` objects still validates.
 """
 
 from __future__ import annotations
@@ -59,6 +68,16 @@ _PLAIN_OPTIONS: dict[str, Any] = {
     "use_double_quotes": True,
     "disable_timestamp": True,
     "formatters": [],  # ruff formats everything afterwards, once
+    "strict_nullable": True,
+    "strict_types": ["str", "int", "float", "bool"],
+}
+# Our class template; its text (not its path) is part of the cache key.
+MODEL_TEMPLATES = Path(__file__).resolve().parent / "model_templates"
+_CLASS_TEMPLATE = MODEL_TEMPLATES / "pydantic_v2" / "BaseModel.jinja2"
+# The names the class template writes, and the imports a module needs once it uses them.
+_MARKER_IMPORTS = {
+    "NotNull()": "from generator.contracts import NotNull",
+    "UniqueItems()": "from generator.contracts import UniqueItems",
 }
 
 
@@ -76,7 +95,12 @@ def _options(parent_scoped: bool) -> dict[str, Any]:
         enum, _, member = spelled.partition(".")
         options[name] = getattr(enums[enum], member)
     plain = {k: list(v) if isinstance(v, list) else v for k, v in _PLAIN_OPTIONS.items()}
-    return {**options, **plain, "parent_scoped_naming": parent_scoped}
+    return {
+        **options,
+        **plain,
+        "parent_scoped_naming": parent_scoped,
+        "custom_template_dir": MODEL_TEMPLATES,
+    }
 
 
 def _cache_key(schema_json: str, parent_scoped: bool) -> str:
@@ -86,7 +110,31 @@ def _cache_key(schema_json: str, parent_scoped: bool) -> str:
         sort_keys=True,
     )
     tool = dist_version("datamodel_code_generator", "datamodel-code-generator")
-    return key_of("models", (tool, options, MARKER, schema_json))
+    template = _class_template_text()
+    return key_of("models", (tool, options, template, MARKER, schema_json))
+
+
+@functools.cache
+def _class_template_text() -> str:
+    return _CLASS_TEMPLATE.read_text(encoding="utf-8")
+
+
+def with_marker_imports(code: str) -> str:
+    """Add the imports of the markers our class template wrote (it cannot add imports).
+
+    They go after the last import datamodel-code-generator wrote; ruff sorts and merges them
+    with the rest when the file is formatted.
+    """
+    needed = [line for marker, line in _MARKER_IMPORTS.items() if marker in code]
+    if not needed:
+        return code
+    needed.append("from typing import Annotated")  # a marked field may have had no Annotated
+    lines = code.splitlines()
+    imports = [
+        node for node in ast.parse(code).body if isinstance(node, ast.Import | ast.ImportFrom)
+    ]
+    end = max((node.end_lineno or node.lineno for node in imports), default=0)
+    return "\n".join([*lines[:end], *needed, *lines[end:]]) + "\n"
 
 
 def _generate_dir(folder: Path, parent_scoped: bool) -> dict[tuple[str, ...], str] | str:
@@ -98,8 +146,8 @@ def _generate_dir(folder: Path, parent_scoped: bool) -> dict[tuple[str, ...], st
     if result is None:  # pragma: no cover - only when an output path is given
         raise RenderError("datamodel-code-generator returned nothing")
     if isinstance(result, str):
-        return result
-    return {tuple(key): str(code) for key, code in result.items()}
+        return with_marker_imports(result)
+    return {tuple(key): with_marker_imports(str(code)) for key, code in result.items()}
 
 
 def generate_models(

@@ -556,6 +556,7 @@ def build(
             uses_uuid=any("UUID_PATTERN" in p.fastapi for op in item.operations for p in op.params),
             uses_path=any(p.location == "path" for op in item.operations for p in op.params),
             uses_query=any(p.location == "query" for op in item.operations for p in op.params),
+            uses_body=any(op.body for op in item.operations),
             uses_literal=uses_literal,
             uuid_pattern=UUID_PATTERN,
         )

@@ -54,7 +54,7 @@ def app(load: Load) -> tuple[TestClient, list[tuple[str, tuple[Any, ...]]], Reco
     class Handlers:
         async def list_orders(self, status: Any, page_size: int, request: RequestContext) -> Any:
             calls.append(("list_orders", (status, page_size, request.subject)))
-            return models.OrderPage(orders=[models.OrderRow(order_id=ID)], next_cursor=None)
+            return models.OrderPage(orders=[models.OrderRow(order_id=ID)])
 
         async def get_order(self, order_id: str, request: RequestContext) -> Any:
             calls.append(("get_order", (order_id,)))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from generator.contracts import MessageSpec
 
@@ -21,10 +21,10 @@ class OrderCreated(BaseModel):
     order_id: Annotated[UUID, Field(alias="orderId", description="Id of the new order.")]
     customer_id: Annotated[UUID, Field(alias="customerId", description="Customer who ordered.")]
     total: Annotated[
-        int, Field(description="Amount paid. In minor units of `currency` (cents).", ge=0)
+        StrictInt, Field(description="Amount paid. In minor units of `currency` (cents).", ge=0)
     ]
     currency: Annotated[
-        str,
+        StrictStr,
         Field(
             description="ISO 4217 currency code of every amount in this message.",
             pattern="^[A-Z]{3}$",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from generator.contracts import MessageSpec
 
@@ -16,8 +16,8 @@ class OrderPlacedLine(BaseModel):
         extra="forbid",
         populate_by_name=True,
     )
-    sku: Annotated[str, Field(description="Stock keeping unit.")]
-    quantity: Annotated[int, Field(description="How many.", ge=1)]
+    sku: Annotated[StrictStr, Field(description="Stock keeping unit.")]
+    quantity: Annotated[StrictInt, Field(description="How many.", ge=1)]
 
 
 class OrderPlaced(BaseModel):
@@ -28,7 +28,7 @@ class OrderPlaced(BaseModel):
         populate_by_name=True,
     )
     order_id: Annotated[UUID, Field(alias="orderId", description="Id of the order.")]
-    email: Annotated[str, Field(description="Where the confirmation goes.")]
+    email: Annotated[StrictStr, Field(description="Where the confirmation goes.")]
     lines: Annotated[list[OrderPlacedLine], Field(description="What was ordered.")]
 
 

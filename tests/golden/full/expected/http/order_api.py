@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from generated.http.order_api_models import PlaceOrderResponse
 from generated.messages.get_order import GetOrderResponse
 from generated.messages.place_order import PlaceOrder
-from generator.contracts import Authorizer, OperationSpec, RequestContext
+from generator.contracts import Authorizer, JsonBody, OperationSpec, RequestContext
 
 UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 
@@ -76,7 +76,7 @@ def build_router(handlers: OrderApiHttpHandlers, authorizer: Authorizer) -> APIR
     )
     async def place_order(
         *,
-        body: PlaceOrder,
+        body: Annotated[PlaceOrder, JsonBody()],
         request: Annotated[RequestContext, Depends(authorizer.dependency(PLACE_ORDER))],
     ) -> PlaceOrderResponse:
         return await handlers.place_order(body, request)

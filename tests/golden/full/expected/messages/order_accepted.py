@@ -20,7 +20,7 @@ class OrderAccepted(BaseModel):
     )
     order_id: Annotated[UUID, Field(alias="orderId", description="The order.")]
     accepted_at: Annotated[AwareDatetime, Field(alias="acceptedAt", description="When.")]
-    channel: Annotated[Literal["WEB", "APP"] | None, Field(description="Where.")] = "WEB"
+    channel: Annotated[Literal["WEB", "APP"], Field(description="Where.")] = "WEB"
 
 
 MESSAGE = MessageSpec(

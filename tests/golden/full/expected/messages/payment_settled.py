@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from generator.contracts import MessageSpec
 
@@ -19,7 +19,7 @@ class PaymentSettled(BaseModel):
         populate_by_name=True,
     )
     order_id: Annotated[UUID, Field(alias="orderId", description="Order paid.")]
-    amount: Annotated[int, Field(description="Minor units.", ge=0)]
+    amount: Annotated[StrictInt, Field(description="Minor units.", ge=0)]
 
 
 MESSAGE = MessageSpec(

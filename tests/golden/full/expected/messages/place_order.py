@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
-from generator.contracts import MessageSpec
+from generator.contracts import MessageSpec, NotNull
 
 
 class PlaceOrder(BaseModel):
@@ -19,8 +19,10 @@ class PlaceOrder(BaseModel):
         populate_by_name=True,
     )
     customer_id: Annotated[UUID, Field(alias="customerId", description="Who orders.")]
-    skus: Annotated[list[str], Field(description="What.", min_length=1)]
-    note: Annotated[str | None, Field(description="Free text.", max_length=200)] = None
+    skus: Annotated[list[StrictStr], Field(description="What.", min_length=1)]
+    note: Annotated[
+        StrictStr | None, Field(description="Free text.", max_length=200), NotNull()
+    ] = None
 
 
 MESSAGE = MessageSpec(

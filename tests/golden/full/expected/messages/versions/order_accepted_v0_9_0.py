@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from generator.contracts import MessageSpec
 
@@ -14,7 +14,7 @@ class OrderAccepted(BaseModel):
     model_config = ConfigDict(
         populate_by_name=True,
     )
-    order_id: Annotated[str, Field(alias="orderId")]
+    order_id: Annotated[StrictStr, Field(alias="orderId")]
 
 
 MESSAGE = MessageSpec(
