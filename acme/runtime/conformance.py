@@ -54,7 +54,6 @@ CheckName = Literal["asyncapi", "introspection"]
 RUNTIME_PREFIXES = (REPLAY_PREFIX, DEADLETTER_PREFIX)
 _ANNOTATIONS = frozenset({"title", "description", "$id", "$schema", "examples", "$comment"})
 _DATA_KEYWORDS = frozenset({"const", "enum", "default", "examples"})
-_NULL = {"type": "null"}
 
 
 @dataclass(frozen=True)
@@ -192,15 +191,10 @@ def normalise_schema(schema: Any, *, required: bool = True) -> Any:
             out[key] = normalise_schema(value)
     if "enum" in out and len(out["enum"]) == 1 and "const" not in out:
         out["const"] = out.pop("enum")[0]
-    if not required and isinstance(out.get("anyOf"), list) and _NULL in out["anyOf"]:
-        # datamodel-code-generator types every optional property `T | None`: the model also
-        # accepts null there, by convention, not by a change of the contract
-        rest = [alt for alt in out["anyOf"] if alt != _NULL]
-        if len(rest) == 1 and isinstance(rest[0], dict):
-            merged = {k: v for k, v in out.items() if k != "anyOf"}
-            if merged.get("default", "") is None:
-                del merged["default"]
-            out = {**rest[0], **merged}
+    if not required and out.get("default", "") is None:
+        # a generated model reads an absent optional property as None and never writes it
+        # (outputs exclude None); whether null itself is accepted is in the rest of the schema
+        del out["default"]
     return out
 
 

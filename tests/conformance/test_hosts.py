@@ -23,12 +23,7 @@ from generator.contracts import MessageSpec
 from tests.systems import harness
 
 # (message id, JSON path of the payload schema) -> why the generated model differs
-KNOWN_GAPS: dict[tuple[str, str], str] = {
-    ("reindex-catalog", "/properties/statuses/uniqueItems"): (
-        "the generated model types `statuses` as a list and does not enforce uniqueItems "
-        "(datamodel-code-generator drops it); reported to the generator's renderer"
-    ),
-}
+KNOWN_GAPS: dict[tuple[str, str], str] = {}
 
 
 def _known(difference: Difference) -> bool:
