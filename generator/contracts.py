@@ -22,6 +22,7 @@ __all__ = [
     "ApiError",
     "Authorizer",
     "ChannelBinding",
+    "FromString",
     "HandlerContractError",
     "Incoming",
     "JsonBody",
@@ -319,6 +320,31 @@ def _mark_unique(schema: JsonSchemaValue) -> JsonSchemaValue:
         marked = [_mark_unique(option) for option in options]
         return {**schema, "anyOf": marked}
     return schema
+
+
+class FromString:
+    """A date, time or date-time property: a string in JSON, never a number.
+
+    Pydantic's date and time types also take a number as a Unix timestamp; JSON Schema's
+    formats apply to strings only. Python code may still pass `datetime` or `date` objects.
+    """
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        return core_schema.no_info_before_validator_function(_refuse_numbers, handler(source))
+
+    def __repr__(self) -> str:
+        return "FromString()"
+
+
+def _refuse_numbers(value: Any) -> Any:
+    items = value if isinstance(value, list) else [value]
+    if any(isinstance(item, int | float) for item in items):  # bool is an int too
+        raise PydanticCustomError(
+            "string_type", "Input should be a string (a date or time is never a number in JSON)"
+        )
+    return value
 
 
 class HandlerContractError(TypeError):

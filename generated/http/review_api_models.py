@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
 
-from generator.contracts import NotNull
+from generator.contracts import FromString, NotNull
 
 
 class PublishedReview(BaseModel):
@@ -29,7 +29,9 @@ class PublishedReview(BaseModel):
         StrictInt, Field(alias="helpfulCount", description="Helpful votes.", ge=0)
     ]
     published_at: Annotated[
-        AwareDatetime, Field(alias="publishedAt", description="When the review became visible.")
+        AwareDatetime,
+        Field(alias="publishedAt", description="When the review became visible."),
+        FromString(),
     ]
 
 

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
-from generator.contracts import MessageSpec, NotNull
+from generator.contracts import FromString, MessageSpec, NotNull
 
 
 class AddCustomerAddressRequest(BaseModel):
@@ -120,7 +120,9 @@ class AddCustomerAddressResponse(BaseModel):
         Field(alias="isDefault", description="True for the customer's default delivery address."),
     ]
     created_at: Annotated[
-        AwareDatetime, Field(alias="createdAt", description="When the address was saved.")
+        AwareDatetime,
+        Field(alias="createdAt", description="When the address was saved."),
+        FromString(),
     ]
 
 

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from generator.contracts import MessageSpec, NotNull
+from generator.contracts import FromString, MessageSpec, NotNull
 
 
 class CartCheckedOutItem(BaseModel):
@@ -95,7 +95,9 @@ class CartCheckedOut(BaseModel):
         ),
     ]
     occurred_at: Annotated[
-        AwareDatetime, Field(alias="occurredAt", description="When the cart was checked out.")
+        AwareDatetime,
+        Field(alias="occurredAt", description="When the cart was checked out."),
+        FromString(),
     ]
     cart_id: Annotated[UUID, Field(alias="cartId", description="The checked-out cart.")]
     customer_id: Annotated[UUID, Field(alias="customerId", description="Customer who checked out.")]

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from generator.contracts import MessageSpec
+from generator.contracts import FromString, MessageSpec
 
 
 class CheckoutCompleted(BaseModel):
@@ -24,7 +24,9 @@ class CheckoutCompleted(BaseModel):
     order_id: Annotated[UUID, Field(alias="orderId", description="The order that was created.")]
     cart_id: Annotated[UUID, Field(alias="cartId", description="The cart that was checked out.")]
     completed_at: Annotated[
-        AwareDatetime, Field(alias="completedAt", description="When the saga completed.")
+        AwareDatetime,
+        Field(alias="completedAt", description="When the saga completed."),
+        FromString(),
     ]
 
 

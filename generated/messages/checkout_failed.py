@@ -10,7 +10,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictStr
 
-from generator.contracts import MessageSpec, NotNull
+from generator.contracts import FromString, MessageSpec, NotNull
 
 
 class CheckoutFailed(BaseModel):
@@ -41,7 +41,7 @@ class CheckoutFailed(BaseModel):
         NotNull(),
     ] = None
     failed_at: Annotated[
-        AwareDatetime, Field(alias="failedAt", description="When the saga failed.")
+        AwareDatetime, Field(alias="failedAt", description="When the saga failed."), FromString()
     ]
 
 

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from generator.contracts import MessageSpec, NotNull
+from generator.contracts import FromString, MessageSpec, NotNull
 
 
 class CheckoutStartedItem(BaseModel):
@@ -149,7 +149,9 @@ class CheckoutStarted(BaseModel):
         NotNull(),
     ] = None
     started_at: Annotated[
-        AwareDatetime, Field(alias="startedAt", description="When the session was opened.")
+        AwareDatetime,
+        Field(alias="startedAt", description="When the session was opened."),
+        FromString(),
     ]
 
 

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictStr
 
-from generator.contracts import MessageSpec, NotNull
+from generator.contracts import FromString, MessageSpec, NotNull
 
 
 class CustomerAuthenticated(BaseModel):
@@ -22,7 +22,9 @@ class CustomerAuthenticated(BaseModel):
         UUID, Field(alias="eventId", description="Unique id of this event occurrence.")
     ]
     occurred_at: Annotated[
-        AwareDatetime, Field(alias="occurredAt", description="When the sign-in succeeded.")
+        AwareDatetime,
+        Field(alias="occurredAt", description="When the sign-in succeeded."),
+        FromString(),
     ]
     customer_id: Annotated[UUID, Field(alias="customerId", description="Who signed in.")]
     method: Annotated[

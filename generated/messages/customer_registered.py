@@ -10,7 +10,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, StrictStr
 
-from generator.contracts import MessageSpec, NotNull
+from generator.contracts import FromString, MessageSpec, NotNull
 
 
 class CustomerRegisteredCustomer(BaseModel):
@@ -45,7 +45,9 @@ class CustomerRegistered(BaseModel):
         UUID, Field(alias="eventId", description="Unique id of this event occurrence.")
     ]
     occurred_at: Annotated[
-        AwareDatetime, Field(alias="occurredAt", description="When the registration was committed.")
+        AwareDatetime,
+        Field(alias="occurredAt", description="When the registration was committed."),
+        FromString(),
     ]
     customer: Annotated[
         CustomerRegisteredCustomer, Field(description="The customer as registered.")

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, StrictStr
 
-from generator.contracts import MessageSpec, NotNull
+from generator.contracts import FromString, MessageSpec, NotNull
 
 
 class CustomerUpdatedChanges(BaseModel):
@@ -38,7 +38,9 @@ class CustomerUpdated(BaseModel):
         UUID, Field(alias="eventId", description="Unique id of this event occurrence.")
     ]
     occurred_at: Annotated[
-        AwareDatetime, Field(alias="occurredAt", description="When the change was committed.")
+        AwareDatetime,
+        Field(alias="occurredAt", description="When the change was committed."),
+        FromString(),
     ]
     customer_id: Annotated[
         UUID, Field(alias="customerId", description="The customer that changed.")

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from generator.contracts import MessageSpec, NotNull
+from generator.contracts import FromString, MessageSpec, NotNull
 
 
 class DiscountCalculated(BaseModel):
@@ -20,7 +20,9 @@ class DiscountCalculated(BaseModel):
     )
     event_id: Annotated[UUID, Field(alias="eventId", description="Unique id of this event.")]
     occurred_at: Annotated[
-        AwareDatetime, Field(alias="occurredAt", description="When the discount was calculated.")
+        AwareDatetime,
+        Field(alias="occurredAt", description="When the discount was calculated."),
+        FromString(),
     ]
     cart_id: Annotated[UUID, Field(alias="cartId", description="Cart the discount applies to.")]
     discount: Annotated[

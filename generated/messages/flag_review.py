@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictStr
 
-from generator.contracts import MessageSpec, NotNull
+from generator.contracts import FromString, MessageSpec, NotNull
 
 
 class FlagReview(BaseModel):
@@ -39,7 +39,7 @@ class FlagReview(BaseModel):
         NotNull(),
     ] = None
     flagged_at: Annotated[
-        AwareDatetime, Field(alias="flaggedAt", description="When it was reported.")
+        AwareDatetime, Field(alias="flaggedAt", description="When it was reported."), FromString()
     ]
 
 

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictFloat
 
-from generator.contracts import MessageSpec, NotNull
+from generator.contracts import FromString, MessageSpec, NotNull
 
 
 class FraudCheckFailed(BaseModel):
@@ -30,7 +30,7 @@ class FraudCheckFailed(BaseModel):
         Field(description="Why the payment was refused."),
     ]
     checked_at: Annotated[
-        AwareDatetime, Field(alias="checkedAt", description="When the check ran.")
+        AwareDatetime, Field(alias="checkedAt", description="When the check ran."), FromString()
     ]
 
 

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictFloat
 
-from generator.contracts import MessageSpec, NotNull
+from generator.contracts import FromString, MessageSpec, NotNull
 
 
 class FraudCheckPassed(BaseModel):
@@ -26,7 +26,7 @@ class FraudCheckPassed(BaseModel):
         NotNull(),
     ] = None
     checked_at: Annotated[
-        AwareDatetime, Field(alias="checkedAt", description="When the check ran.")
+        AwareDatetime, Field(alias="checkedAt", description="When the check ran."), FromString()
     ]
 
 

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from generator.contracts import MessageSpec, NotNull
+from generator.contracts import FromString, MessageSpec, NotNull
 
 
 class GetCartRequest(BaseModel):
@@ -121,9 +121,12 @@ class GetCartResponse(BaseModel):
         AwareDatetime | None,
         Field(alias="createdAt", description="When the cart was created."),
         NotNull(),
+        FromString(),
     ] = None
     updated_at: Annotated[
-        AwareDatetime, Field(alias="updatedAt", description="When the cart last changed.")
+        AwareDatetime,
+        Field(alias="updatedAt", description="When the cart last changed."),
+        FromString(),
     ]
 
 

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from generator.contracts import MessageSpec, NotNull
+from generator.contracts import FromString, MessageSpec, NotNull
 
 
 class GetCheckoutRequest(BaseModel):
@@ -77,15 +77,20 @@ class GetCheckoutResponse(BaseModel):
         NotNull(),
     ] = None
     started_at: Annotated[
-        AwareDatetime, Field(alias="startedAt", description="When the session was opened.")
+        AwareDatetime,
+        Field(alias="startedAt", description="When the session was opened."),
+        FromString(),
     ]
     updated_at: Annotated[
-        AwareDatetime, Field(alias="updatedAt", description="When the session last changed.")
+        AwareDatetime,
+        Field(alias="updatedAt", description="When the session last changed."),
+        FromString(),
     ]
     completed_at: Annotated[
         AwareDatetime | None,
         Field(alias="completedAt", description="When the checkout completed or failed."),
         NotNull(),
+        FromString(),
     ] = None
 
 

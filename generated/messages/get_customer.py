@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, StrictStr
 
-from generator.contracts import MessageSpec, NotNull
+from generator.contracts import FromString, MessageSpec, NotNull
 
 
 class GetCustomerRequest(BaseModel):
@@ -44,6 +44,7 @@ class GetCustomerResponse(BaseModel):
         AwareDatetime | None,
         Field(alias="registeredAt", description="When the customer registered."),
         NotNull(),
+        FromString(),
     ] = None
 
 

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from generator.contracts import MessageSpec, NotNull
+from generator.contracts import FromString, MessageSpec, NotNull
 
 
 class GetOrderRequest(BaseModel):
@@ -135,6 +135,7 @@ class GetOrderResponse(BaseModel):
         AwareDatetime | None,
         Field(alias="createdAt", description="When the order was created."),
         NotNull(),
+        FromString(),
     ] = None
     confirmation_number: Annotated[
         StrictStr | None,
@@ -173,6 +174,7 @@ class GetOrderResponse(BaseModel):
         AwareDatetime | None,
         Field(alias="updatedAt", description="When the order last changed."),
         NotNull(),
+        FromString(),
     ] = None
 
 

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from generator.contracts import MessageSpec, NotNull
+from generator.contracts import FromString, MessageSpec, NotNull
 
 
 class GetPaymentRequest(BaseModel):
@@ -38,12 +38,15 @@ class GetPaymentResponseRefund(BaseModel):
         Literal["REQUESTED", "PROCESSED", "FAILED"], Field(description="Where the refund stands.")
     ]
     requested_at: Annotated[
-        AwareDatetime, Field(alias="requestedAt", description="When it was requested.")
+        AwareDatetime,
+        Field(alias="requestedAt", description="When it was requested."),
+        FromString(),
     ]
     processed_at: Annotated[
         AwareDatetime | None,
         Field(alias="processedAt", description="When Stripe confirmed it."),
         NotNull(),
+        FromString(),
     ] = None
 
 
@@ -96,10 +99,12 @@ class GetPaymentResponse(BaseModel):
         list[GetPaymentResponseRefund], Field(description="Refunds of this payment.")
     ]
     created_at: Annotated[
-        AwareDatetime, Field(alias="createdAt", description="When the payment was recorded.")
+        AwareDatetime,
+        Field(alias="createdAt", description="When the payment was recorded."),
+        FromString(),
     ]
     updated_at: Annotated[
-        AwareDatetime, Field(alias="updatedAt", description="When it last changed.")
+        AwareDatetime, Field(alias="updatedAt", description="When it last changed."), FromString()
     ]
 
 

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
 
-from generator.contracts import MessageSpec, NotNull
+from generator.contracts import FromString, MessageSpec, NotNull
 
 
 class InventoryReservedItem(BaseModel):
@@ -66,6 +66,7 @@ class InventoryReserved(BaseModel):
             alias="reservedAt",
             description="When the hold was made; it expires 15 minutes later unless consumed.",
         ),
+        FromString(),
     ]
 
 

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
 
-from generator.contracts import MessageSpec, NotNull
+from generator.contracts import FromString, MessageSpec, NotNull
 
 
 class InventoryUnavailableUnavailableItem(BaseModel):
@@ -52,7 +52,7 @@ class InventoryUnavailable(BaseModel):
         ),
     ]
     checked_at: Annotated[
-        AwareDatetime, Field(alias="checkedAt", description="When stock was checked.")
+        AwareDatetime, Field(alias="checkedAt", description="When stock was checked."), FromString()
     ]
 
 

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from generator.contracts import MessageSpec, NotNull
+from generator.contracts import FromString, MessageSpec, NotNull
 
 
 class ListOrdersRequest(BaseModel):
@@ -86,7 +86,9 @@ class ListOrdersResponseOrder(BaseModel):
         StrictStr, Field(description="ISO 4217 currency of the total.", pattern="^[A-Z]{3}$")
     ]
     created_at: Annotated[
-        AwareDatetime, Field(alias="createdAt", description="When the order was created.")
+        AwareDatetime,
+        Field(alias="createdAt", description="When the order was created."),
+        FromString(),
     ]
 
 

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from generator.contracts import MessageSpec, NotNull
+from generator.contracts import FromString, MessageSpec, NotNull
 
 
 class OrderAmended(BaseModel):
@@ -59,7 +59,7 @@ class OrderAmended(BaseModel):
         StrictStr | None, Field(description="Why it was amended.", max_length=250), NotNull()
     ] = None
     amended_at: Annotated[
-        AwareDatetime, Field(alias="amendedAt", description="When it was amended.")
+        AwareDatetime, Field(alias="amendedAt", description="When it was amended."), FromString()
     ]
 
 

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictStr
 
-from generator.contracts import MessageSpec
+from generator.contracts import FromString, MessageSpec
 
 
 class OrderArchived(BaseModel):
@@ -43,9 +43,10 @@ class OrderArchived(BaseModel):
     terminal_at: Annotated[
         AwareDatetime,
         Field(alias="terminalAt", description="When the order reached its terminal status."),
+        FromString(),
     ]
     archived_at: Annotated[
-        AwareDatetime, Field(alias="archivedAt", description="When it was archived.")
+        AwareDatetime, Field(alias="archivedAt", description="When it was archived."), FromString()
     ]
 
 

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from generator.contracts import MessageSpec, NotNull
+from generator.contracts import FromString, MessageSpec, NotNull
 
 
 class OrderCancelled(BaseModel):
@@ -29,7 +29,9 @@ class OrderCancelled(BaseModel):
         Field(description="Why it was cancelled."),
     ]
     cancelled_at: Annotated[
-        AwareDatetime, Field(alias="cancelledAt", description="When it was cancelled.")
+        AwareDatetime,
+        Field(alias="cancelledAt", description="When it was cancelled."),
+        FromString(),
     ]
 
 

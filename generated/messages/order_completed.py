@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from generator.contracts import MessageSpec
+from generator.contracts import FromString, MessageSpec
 
 
 class OrderCompleted(BaseModel):
@@ -21,7 +21,9 @@ class OrderCompleted(BaseModel):
     order_id: Annotated[UUID, Field(alias="orderId", description="The order.")]
     customer_id: Annotated[UUID, Field(alias="customerId", description="Customer who ordered.")]
     completed_at: Annotated[
-        AwareDatetime, Field(alias="completedAt", description="When the order completed.")
+        AwareDatetime,
+        Field(alias="completedAt", description="When the order completed."),
+        FromString(),
     ]
 
 

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from generator.contracts import MessageSpec, NotNull
+from generator.contracts import FromString, MessageSpec, NotNull
 
 
 class OrderConfirmedItem(BaseModel):
@@ -106,7 +106,9 @@ class OrderConfirmed(BaseModel):
         ),
     ]
     confirmed_at: Annotated[
-        AwareDatetime, Field(alias="confirmedAt", description="When the order was confirmed.")
+        AwareDatetime,
+        Field(alias="confirmedAt", description="When the order was confirmed."),
+        FromString(),
     ]
     checkout_id: Annotated[
         UUID | None,

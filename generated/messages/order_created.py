@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from generator.contracts import MessageSpec
+from generator.contracts import FromString, MessageSpec
 
 
 class OrderCreatedItem(BaseModel):
@@ -56,7 +56,9 @@ class OrderCreated(BaseModel):
     ]
     items: Annotated[list[OrderCreatedItem], Field(description="Ordered lines.")]
     created_at: Annotated[
-        AwareDatetime, Field(alias="createdAt", description="When the order was created.")
+        AwareDatetime,
+        Field(alias="createdAt", description="When the order was created."),
+        FromString(),
     ]
 
 

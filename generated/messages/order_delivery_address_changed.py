@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from generator.contracts import MessageSpec, NotNull
+from generator.contracts import FromString, MessageSpec, NotNull
 
 
 class OrderDeliveryAddressChangedDeliveryAddress(BaseModel):
@@ -88,7 +88,9 @@ class OrderDeliveryAddressChanged(BaseModel):
     changed_by: Annotated[
         StrictStr, Field(alias="changedBy", description="Subject of the user who changed it.")
     ]
-    changed_at: Annotated[AwareDatetime, Field(alias="changedAt", description="When it changed.")]
+    changed_at: Annotated[
+        AwareDatetime, Field(alias="changedAt", description="When it changed."), FromString()
+    ]
 
 
 MESSAGE = MessageSpec(

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from generator.contracts import MessageSpec, NotNull
+from generator.contracts import FromString, MessageSpec, NotNull
 
 
 class OrderFulfilmentStarted(BaseModel):
@@ -47,9 +47,12 @@ class OrderFulfilmentStarted(BaseModel):
             alias="estimatedDispatchAt", description="When the parcel should leave the warehouse."
         ),
         NotNull(),
+        FromString(),
     ] = None
     started_at: Annotated[
-        AwareDatetime, Field(alias="startedAt", description="When fulfilment started.")
+        AwareDatetime,
+        Field(alias="startedAt", description="When fulfilment started."),
+        FromString(),
     ]
 
 

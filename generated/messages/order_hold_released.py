@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictStr
 
-from generator.contracts import MessageSpec
+from generator.contracts import FromString, MessageSpec
 
 
 class OrderHoldReleased(BaseModel):
@@ -36,7 +36,9 @@ class OrderHoldReleased(BaseModel):
         Field(alias="nextStatus", description="Status the order resumed in."),
     ]
     released_at: Annotated[
-        AwareDatetime, Field(alias="releasedAt", description="When the hold was released.")
+        AwareDatetime,
+        Field(alias="releasedAt", description="When the hold was released."),
+        FromString(),
     ]
 
 

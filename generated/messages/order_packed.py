@@ -10,7 +10,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
 
-from generator.contracts import MessageSpec, NotNull
+from generator.contracts import FromString, MessageSpec, NotNull
 
 
 class OrderPacked(BaseModel):
@@ -32,7 +32,7 @@ class OrderPacked(BaseModel):
         NotNull(),
     ] = None
     packed_at: Annotated[
-        AwareDatetime, Field(alias="packedAt", description="When packing finished.")
+        AwareDatetime, Field(alias="packedAt", description="When packing finished."), FromString()
     ]
 
 

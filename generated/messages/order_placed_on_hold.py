@@ -10,7 +10,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictStr
 
-from generator.contracts import MessageSpec, NotNull
+from generator.contracts import FromString, MessageSpec, NotNull
 
 
 class OrderPlacedOnHold(BaseModel):
@@ -35,10 +35,12 @@ class OrderPlacedOnHold(BaseModel):
         NotNull(),
     ] = None
     review_by: Annotated[
-        AwareDatetime, Field(alias="reviewBy", description="When the hold must have been reviewed.")
+        AwareDatetime,
+        Field(alias="reviewBy", description="When the hold must have been reviewed."),
+        FromString(),
     ]
     placed_at: Annotated[
-        AwareDatetime, Field(alias="placedAt", description="When the hold started.")
+        AwareDatetime, Field(alias="placedAt", description="When the hold started."), FromString()
     ]
 
 

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from generator.contracts import MessageSpec, NotNull
+from generator.contracts import FromString, MessageSpec, NotNull
 
 
 class OrderReadyForShippingShippingAddress(BaseModel):
@@ -65,6 +65,7 @@ class OrderReadyForShipping(BaseModel):
     ready_at: Annotated[
         AwareDatetime,
         Field(alias="readyAt", description="When the order became ready for shipping."),
+        FromString(),
     ]
 
 

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from generator.contracts import MessageSpec, NotNull
+from generator.contracts import FromString, MessageSpec, NotNull
 
 
 class OrderStatusChanged(BaseModel):
@@ -64,7 +64,9 @@ class OrderStatusChanged(BaseModel):
         NotNull(),
     ] = None
     changed_at: Annotated[
-        AwareDatetime, Field(alias="changedAt", description="When the transition happened.")
+        AwareDatetime,
+        Field(alias="changedAt", description="When the transition happened."),
+        FromString(),
     ]
 
 

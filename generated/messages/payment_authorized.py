@@ -10,7 +10,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from generator.contracts import MessageSpec
+from generator.contracts import FromString, MessageSpec
 
 
 class PaymentAuthorized(BaseModel):
@@ -40,7 +40,9 @@ class PaymentAuthorized(BaseModel):
         Field(alias="processorReference", description="Stripe PaymentIntent id.", min_length=1),
     ]
     authorized_at: Annotated[
-        AwareDatetime, Field(alias="authorizedAt", description="When Stripe confirmed the charge.")
+        AwareDatetime,
+        Field(alias="authorizedAt", description="When Stripe confirmed the charge."),
+        FromString(),
     ]
 
 

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictStr
 
-from generator.contracts import MessageSpec, NotNull
+from generator.contracts import FromString, MessageSpec, NotNull
 
 
 class PaymentDeclined(BaseModel):
@@ -44,7 +44,7 @@ class PaymentDeclined(BaseModel):
         NotNull(),
     ] = None
     declined_at: Annotated[
-        AwareDatetime, Field(alias="declinedAt", description="When it was declined.")
+        AwareDatetime, Field(alias="declinedAt", description="When it was declined."), FromString()
     ]
 
 

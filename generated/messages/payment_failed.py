@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from generator.contracts import MessageSpec
+from generator.contracts import FromString, MessageSpec
 
 
 class PaymentFailed(BaseModel):
@@ -27,7 +27,7 @@ class PaymentFailed(BaseModel):
         Field(description="Why the charge failed."),
     ]
     failed_at: Annotated[
-        AwareDatetime, Field(alias="failedAt", description="When the charge failed.")
+        AwareDatetime, Field(alias="failedAt", description="When the charge failed."), FromString()
     ]
 
 

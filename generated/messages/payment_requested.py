@@ -10,7 +10,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from generator.contracts import MessageSpec, NotNull
+from generator.contracts import FromString, MessageSpec, NotNull
 
 
 class PaymentRequested(BaseModel):
@@ -37,7 +37,9 @@ class PaymentRequested(BaseModel):
         ),
     ]
     requested_at: Annotated[
-        AwareDatetime, Field(alias="requestedAt", description="When the payment was requested.")
+        AwareDatetime,
+        Field(alias="requestedAt", description="When the payment was requested."),
+        FromString(),
     ]
     checkout_id: Annotated[
         UUID | None,

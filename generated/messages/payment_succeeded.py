@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from generator.contracts import MessageSpec, NotNull
+from generator.contracts import FromString, MessageSpec, NotNull
 
 
 class PaymentSucceeded(BaseModel):
@@ -38,7 +38,9 @@ class PaymentSucceeded(BaseModel):
         NotNull(),
     ] = None
     succeeded_at: Annotated[
-        AwareDatetime, Field(alias="succeededAt", description="When the charge succeeded.")
+        AwareDatetime,
+        Field(alias="succeededAt", description="When the charge succeeded."),
+        FromString(),
     ]
 
 

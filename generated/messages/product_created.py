@@ -17,7 +17,7 @@ from pydantic import (
 )
 from typing_extensions import TypeAliasType
 
-from generator.contracts import MessageSpec, NotNull
+from generator.contracts import FromString, MessageSpec, NotNull
 
 ProductCreatedProductVariantAttributesAdditionalProperty = TypeAliasType(
     "ProductCreatedProductVariantAttributesAdditionalProperty",
@@ -127,6 +127,7 @@ class ProductCreated(BaseModel):
             alias="occurredAt",
             description="When the product was created (commit time of the change).",
         ),
+        FromString(),
     ]
     product: Annotated[ProductCreatedProduct, Field(description="The product as created.")]
 

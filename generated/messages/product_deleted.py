@@ -10,7 +10,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from generator.contracts import MessageSpec, NotNull
+from generator.contracts import FromString, MessageSpec, NotNull
 
 
 class ProductDeleted(BaseModel):
@@ -24,7 +24,9 @@ class ProductDeleted(BaseModel):
         UUID, Field(alias="eventId", description="Unique id of this event occurrence.")
     ]
     occurred_at: Annotated[
-        AwareDatetime, Field(alias="occurredAt", description="When the deletion was committed.")
+        AwareDatetime,
+        Field(alias="occurredAt", description="When the deletion was committed."),
+        FromString(),
     ]
     product_id: Annotated[
         UUID, Field(alias="productId", description="Identity of the deleted product.")

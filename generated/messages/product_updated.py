@@ -19,7 +19,7 @@ from pydantic import (
 )
 from typing_extensions import TypeAliasType
 
-from generator.contracts import MessageSpec, NotNull
+from generator.contracts import FromString, MessageSpec, NotNull
 
 ProductUpdatedChangesVariantAttributesAdditionalProperty = TypeAliasType(
     "ProductUpdatedChangesVariantAttributesAdditionalProperty",
@@ -126,7 +126,9 @@ class ProductUpdated(BaseModel):
         UUID, Field(alias="eventId", description="Unique id of this event occurrence.")
     ]
     occurred_at: Annotated[
-        AwareDatetime, Field(alias="occurredAt", description="When the change was committed.")
+        AwareDatetime,
+        Field(alias="occurredAt", description="When the change was committed."),
+        FromString(),
     ]
     product_id: Annotated[
         UUID, Field(alias="productId", description="Identity of the product that changed.")

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictFloat, StrictInt
 
-from generator.contracts import MessageSpec
+from generator.contracts import FromString, MessageSpec
 
 
 class RatingUpdated(BaseModel):
@@ -33,7 +33,9 @@ class RatingUpdated(BaseModel):
         Field(alias="reviewCount", description="Number of published reviews counted.", ge=0),
     ]
     updated_at: Annotated[
-        AwareDatetime, Field(alias="updatedAt", description="When the summary changed.")
+        AwareDatetime,
+        Field(alias="updatedAt", description="When the summary changed."),
+        FromString(),
     ]
 
 

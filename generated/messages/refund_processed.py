@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from generator.contracts import MessageSpec, NotNull
+from generator.contracts import FromString, MessageSpec, NotNull
 
 
 class RefundProcessed(BaseModel):
@@ -33,7 +33,9 @@ class RefundProcessed(BaseModel):
         ),
     ]
     processed_at: Annotated[
-        AwareDatetime, Field(alias="processedAt", description="When the refund completed.")
+        AwareDatetime,
+        Field(alias="processedAt", description="When the refund completed."),
+        FromString(),
     ]
     order_id: Annotated[
         UUID | None,

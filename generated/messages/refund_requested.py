@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from generator.contracts import MessageSpec, NotNull
+from generator.contracts import FromString, MessageSpec, NotNull
 
 
 class RefundRequested(BaseModel):
@@ -40,7 +40,9 @@ class RefundRequested(BaseModel):
         NotNull(),
     ] = None
     requested_at: Annotated[
-        AwareDatetime, Field(alias="requestedAt", description="When the refund was requested.")
+        AwareDatetime,
+        Field(alias="requestedAt", description="When the refund was requested."),
+        FromString(),
     ]
     processor_reference: Annotated[
         StrictStr | None,

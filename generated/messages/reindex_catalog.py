@@ -10,7 +10,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictStr
 
-from generator.contracts import MessageSpec, NotNull, UniqueItems
+from generator.contracts import FromString, MessageSpec, NotNull, UniqueItems
 
 
 class ReindexCatalog(BaseModel):
@@ -28,7 +28,9 @@ class ReindexCatalog(BaseModel):
         ),
     ]
     requested_at: Annotated[
-        AwareDatetime, Field(alias="requestedAt", description="When the run was requested.")
+        AwareDatetime,
+        Field(alias="requestedAt", description="When the run was requested."),
+        FromString(),
     ]
     requested_by: Annotated[
         StrictStr | None,

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
 
-from generator.contracts import MessageSpec, NotNull
+from generator.contracts import FromString, MessageSpec, NotNull
 
 
 class ReviewFlagged(BaseModel):
@@ -38,7 +38,7 @@ class ReviewFlagged(BaseModel):
         NotNull(),
     ] = None
     flagged_at: Annotated[
-        AwareDatetime, Field(alias="flaggedAt", description="When it was reported.")
+        AwareDatetime, Field(alias="flaggedAt", description="When it was reported."), FromString()
     ]
 
 

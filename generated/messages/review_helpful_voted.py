@@ -10,7 +10,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
 
-from generator.contracts import MessageSpec
+from generator.contracts import FromString, MessageSpec
 
 
 class ReviewHelpfulVoted(BaseModel):
@@ -28,7 +28,7 @@ class ReviewHelpfulVoted(BaseModel):
         StrictInt, Field(alias="helpfulCount", description="Helpful votes after the change.", ge=0)
     ]
     updated_at: Annotated[
-        AwareDatetime, Field(alias="updatedAt", description="When the count changed.")
+        AwareDatetime, Field(alias="updatedAt", description="When the count changed."), FromString()
     ]
 
 

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
 
-from generator.contracts import MessageSpec, NotNull
+from generator.contracts import FromString, MessageSpec, NotNull
 
 
 class ReviewPublished(BaseModel):
@@ -25,7 +25,9 @@ class ReviewPublished(BaseModel):
     ] = None
     rating: Annotated[StrictInt, Field(description="Stars given, 1 to 5.", ge=1, le=5)]
     published_at: Annotated[
-        AwareDatetime, Field(alias="publishedAt", description="When it became visible.")
+        AwareDatetime,
+        Field(alias="publishedAt", description="When it became visible."),
+        FromString(),
     ]
 
 

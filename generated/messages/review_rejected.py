@@ -10,7 +10,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from generator.contracts import MessageSpec
+from generator.contracts import FromString, MessageSpec
 
 
 class ReviewRejected(BaseModel):
@@ -27,7 +27,7 @@ class ReviewRejected(BaseModel):
         Field(description="Which rule rejected it."),
     ]
     rejected_at: Annotated[
-        AwareDatetime, Field(alias="rejectedAt", description="When it was rejected.")
+        AwareDatetime, Field(alias="rejectedAt", description="When it was rejected."), FromString()
     ]
 
 

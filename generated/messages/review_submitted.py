@@ -10,7 +10,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from generator.contracts import MessageSpec, NotNull
+from generator.contracts import FromString, MessageSpec, NotNull
 
 
 class ReviewSubmitted(BaseModel):
@@ -31,7 +31,9 @@ class ReviewSubmitted(BaseModel):
         StrictStr | None, Field(description="Review text.", max_length=5000), NotNull()
     ] = None
     submitted_at: Annotated[
-        AwareDatetime, Field(alias="submittedAt", description="When the customer submitted it.")
+        AwareDatetime,
+        Field(alias="submittedAt", description="When the customer submitted it."),
+        FromString(),
     ]
 
 

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictStr
 
-from generator.contracts import MessageSpec, NotNull
+from generator.contracts import FromString, MessageSpec, NotNull
 
 
 class ShipmentCreated(BaseModel):
@@ -31,10 +31,12 @@ class ShipmentCreated(BaseModel):
         date | None,
         Field(alias="estimatedDelivery", description="Expected delivery date."),
         NotNull(),
+        FromString(),
     ] = None
     created_at: Annotated[
         AwareDatetime,
         Field(alias="createdAt", description="When the carrier accepted the shipment."),
+        FromString(),
     ]
 
 

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictStr
 
-from generator.contracts import MessageSpec, NotNull
+from generator.contracts import FromString, MessageSpec, NotNull
 
 
 class ShipmentDelivered(BaseModel):
@@ -21,7 +21,9 @@ class ShipmentDelivered(BaseModel):
     shipment_id: Annotated[UUID, Field(alias="shipmentId", description="Acme's shipment id.")]
     order_id: Annotated[UUID, Field(alias="orderId", description="The order delivered.")]
     delivered_at: Annotated[
-        AwareDatetime, Field(alias="deliveredAt", description="When the parcels were handed over.")
+        AwareDatetime,
+        Field(alias="deliveredAt", description="When the parcels were handed over."),
+        FromString(),
     ]
     signed_by: Annotated[
         StrictStr | None,

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from generator.contracts import MessageSpec
+from generator.contracts import FromString, MessageSpec
 
 
 class ShipmentFailed(BaseModel):
@@ -27,7 +27,9 @@ class ShipmentFailed(BaseModel):
         Field(description="Why delivery failed."),
     ]
     failed_at: Annotated[
-        AwareDatetime, Field(alias="failedAt", description="When the carrier gave up.")
+        AwareDatetime,
+        Field(alias="failedAt", description="When the carrier gave up."),
+        FromString(),
     ]
 
 

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from generator.contracts import MessageSpec, NotNull
+from generator.contracts import FromString, MessageSpec, NotNull
 
 
 class ShipmentRequestedDestination(BaseModel):
@@ -63,7 +63,9 @@ class ShipmentRequested(BaseModel):
         Literal["STANDARD", "EXPRESS", "NEXT_DAY"], Field(description="Requested service level.")
     ] = "STANDARD"
     requested_at: Annotated[
-        AwareDatetime, Field(alias="requestedAt", description="When the shipment was opened.")
+        AwareDatetime,
+        Field(alias="requestedAt", description="When the shipment was opened."),
+        FromString(),
     ]
 
 

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
 
-from generator.contracts import MessageSpec, NotNull
+from generator.contracts import FromString, MessageSpec, NotNull
 
 
 class StartPickingItem(BaseModel):
@@ -43,6 +43,7 @@ class StartPicking(BaseModel):
             description="When the warehouse service asked for the job to be picked.",
         ),
         NotNull(),
+        FromString(),
     ] = None
 
 

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from generator.contracts import MessageSpec, NotNull
+from generator.contracts import FromString, MessageSpec, NotNull
 
 
 class SubmitReview(BaseModel):
@@ -38,7 +38,9 @@ class SubmitReview(BaseModel):
     ] = None
     body: Annotated[StrictStr, Field(description="Review text.", max_length=5000)]
     submitted_at: Annotated[
-        AwareDatetime, Field(alias="submittedAt", description="When the customer pressed submit.")
+        AwareDatetime,
+        Field(alias="submittedAt", description="When the customer pressed submit."),
+        FromString(),
     ]
 
 

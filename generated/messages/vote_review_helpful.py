@@ -10,7 +10,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from generator.contracts import MessageSpec
+from generator.contracts import FromString, MessageSpec
 
 
 class VoteReviewHelpful(BaseModel):
@@ -31,7 +31,7 @@ class VoteReviewHelpful(BaseModel):
         Field(description="helpful adds the vote, remove withdraws it."),
     ]
     voted_at: Annotated[
-        AwareDatetime, Field(alias="votedAt", description="When the vote was cast.")
+        AwareDatetime, Field(alias="votedAt", description="When the vote was cast."), FromString()
     ]
 
 

@@ -12,10 +12,10 @@ The models enforce their schemas exactly, by three means: `strict_types` (a JSON
 number, string or boolean must be one: no "5" for 5, no true for 1), `strict_nullable` (a
 property with a default is not nullable unless its schema says so), and our class template
 (`model_templates/`), which marks an optional property that is not nullable `NotNull()` and
-an array with `uniqueItems` `UniqueItems()` (see `generator.contracts`; null is refused in
-JSON, while None in Python still means "absent"). Formats that parse
-from strings (uuid, date-time, email) keep Pydantic's types, so code that passes `UUID` or
-`datetime` objects still validates.
+an array with `uniqueItems` `UniqueItems()` and a date or date-time `FromString()` (see
+`generator.contracts`; null is refused in JSON, while None in Python still means "absent").
+Formats that parse from strings (uuid, date-time, email) keep Pydantic's types, so code that
+passes `UUID` or `datetime` objects still validates.
 """
 
 from __future__ import annotations
@@ -78,6 +78,7 @@ _CLASS_TEMPLATE = MODEL_TEMPLATES / "pydantic_v2" / "BaseModel.jinja2"
 _MARKER_IMPORTS = {
     "NotNull()": "from generator.contracts import NotNull",
     "UniqueItems()": "from generator.contracts import UniqueItems",
+    "FromString()": "from generator.contracts import FromString",
 }
 
 

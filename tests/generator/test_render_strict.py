@@ -152,6 +152,13 @@ def test_uuid_date_time_and_enum_strings_still_parse(model: type[BaseModel]) -> 
     assert _errors(model, channel="POST") == [(("channel",), "literal_error")]
 
 
+def test_numbers_are_not_date_times(model: type[BaseModel]) -> None:
+    # Pydantic would read 0 as 1970-01-01T00:00:00Z; the schema's date-time is a string.
+    assert _errors(model, placedAt=0) == [(("placedAt",), "string_type")]
+    assert _errors(model, placedAt=1.5) == [(("placedAt",), "string_type")]
+    assert _errors(model, placedAt=True) == [(("placedAt",), "string_type")]
+
+
 def test_none_in_python_means_absent(model: type[BaseModel]) -> None:
     # Code building a model may pass None for "absent" (the field's type says X | None); the
     # JSON written leaves it out, so it is the same message as one without the property.

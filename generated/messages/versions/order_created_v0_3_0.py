@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from generator.contracts import MessageSpec
+from generator.contracts import FromString, MessageSpec
 
 
 class OrderCreated(BaseModel):
@@ -21,7 +21,9 @@ class OrderCreated(BaseModel):
     order_id: Annotated[UUID, Field(alias="orderId", description="Id of the new order.")]
     customer_id: Annotated[UUID, Field(alias="customerId", description="Customer who ordered.")]
     created_at: Annotated[
-        AwareDatetime, Field(alias="createdAt", description="When the order was created.")
+        AwareDatetime,
+        Field(alias="createdAt", description="When the order was created."),
+        FromString(),
     ]
 
 

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from generator.contracts import MessageSpec
+from generator.contracts import FromString, MessageSpec
 
 
 class OrderCreated(BaseModel):
@@ -31,7 +31,9 @@ class OrderCreated(BaseModel):
         ),
     ]
     created_at: Annotated[
-        AwareDatetime, Field(alias="createdAt", description="When the order was created.")
+        AwareDatetime,
+        Field(alias="createdAt", description="When the order was created."),
+        FromString(),
     ]
 
 

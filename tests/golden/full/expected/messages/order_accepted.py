@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from generator.contracts import MessageSpec
+from generator.contracts import FromString, MessageSpec
 
 
 class OrderAccepted(BaseModel):
@@ -19,7 +19,9 @@ class OrderAccepted(BaseModel):
         populate_by_name=True,
     )
     order_id: Annotated[UUID, Field(alias="orderId", description="The order.")]
-    accepted_at: Annotated[AwareDatetime, Field(alias="acceptedAt", description="When.")]
+    accepted_at: Annotated[
+        AwareDatetime, Field(alias="acceptedAt", description="When."), FromString()
+    ]
     channel: Annotated[Literal["WEB", "APP"], Field(description="Where.")] = "WEB"
 
 
