@@ -10,8 +10,9 @@ the broker itself counts them:
   count to a client that is not the consumer, so unacked messages are counted once the
   consumer dies and they come back as ready);
 - Redis streams: the group's lag (entries not delivered to it) and its pending entries list;
-- Kafka: per partition, the end offset minus the group's committed offset (a message being
-  processed counts until its offset is committed).
+- Kafka: per partition, the end offset minus the committed offset of the service's group on
+  that topic (`<service>.<topic>`; a message being processed counts until its offset is
+  committed).
 
 A consumer the broker does not know yet (its system never subscribed) has nothing waiting.
 """
@@ -158,6 +159,8 @@ async def _kafka(url: str, consumers: Sequence[tuple[str, str]]) -> tuple[int, l
     from aiokafka import AIOKafkaConsumer, TopicPartition  # type: ignore[import-untyped]
     from aiokafka.admin import AIOKafkaAdminClient  # type: ignore[import-untyped]
 
+    from acme.runtime.transport.kafka import consumer_group
+
     servers = url.split("://", 1)[-1].rstrip("/").split(",")
     found: list[Waiting] = []
     seen = 0
@@ -171,21 +174,22 @@ async def _kafka(url: str, consumers: Sequence[tuple[str, str]]) -> tuple[int, l
             if subject not in topics:
                 continue
             partitions = [TopicPartition(subject, p) for p in reader.partitions_for_topic(subject)]
-            committed = await admin.list_consumer_group_offsets(group, partitions=partitions)
-            if not committed:
+            group_id = consumer_group(group, subject)
+            committed = await admin.list_consumer_group_offsets(group_id, partitions=partitions)
+            if all(_offset(committed.get(tp)) is None for tp in partitions):
                 continue  # the group never committed on this topic
             seen += 1
             ends = await reader.end_offsets(partitions)
-            behind = sum(max(0, ends[tp] - _offset(committed.get(tp))) for tp in partitions)
+            behind = sum(max(0, ends[tp] - (_offset(committed.get(tp)) or 0)) for tp in partitions)
             if behind:
-                found.append(Waiting(f"{group}:{subject}", behind, 0))
+                found.append(Waiting(group_id, behind, 0))
     finally:
         await reader.stop()
         await admin.close()
     return seen, found
 
 
-def _offset(committed: Any) -> int:
-    """A committed offset; none (or -1, "no commit") means the group starts at 0."""
+def _offset(committed: Any) -> int | None:
+    """A committed offset; None for none (aiokafka reports -1 for a partition without one)."""
     offset = -1 if committed is None else int(committed.offset)
-    return max(offset, 0)
+    return offset if offset >= 0 else None

@@ -302,6 +302,123 @@ async def test_a_message_a_crashed_consumer_did_not_ack_is_delivered_again(
     assert [d.body for d in later] == [b"m-2"]
 
 
+async def test_a_message_being_retried_does_not_hold_up_the_ones_behind_it(
+    quick: Settings, names: tuple[str, str], transports: list[Transport]
+) -> None:
+    """As on the other brokers, up to consumer_concurrency messages of a subscription are
+    handled at once: `first` waits for `second`, published after it on the same partition."""
+    subject, group = names
+    configured = quick.model_copy(update={"consumer_concurrency": 4})
+    second_handled = asyncio.Event()
+    settled: list[bytes] = []
+
+    async def on_message(delivery: Delivery) -> None:
+        if delivery.body == b"first":
+            await asyncio.wait_for(second_handled.wait(), 20)
+        else:
+            second_handled.set()
+        await delivery.ack()
+        settled.append(delivery.body)
+
+    consumer = create_transport(configured.resolved_broker_url(), configured)
+    transports.append(consumer)
+    consumer.subscribe(subject, group, on_message)
+    await consumer.start()
+    await _publish(configured, subject, b"first", b"second")
+    await wait_for(lambda: len(settled) == 2, timeout=30)
+    assert settled == [b"second", b"first"]
+    await consumer.close()
+
+    # both committed: a restart gets only what comes next
+    later: list[Delivery] = []
+    await _publish(configured, subject, b"third")
+    await _consumer(configured, subject, group, later, transports)
+    await wait_for(lambda: len(later) >= 1, timeout=30)
+    await asyncio.sleep(0.5)
+    assert [d.body for d in later] == [b"third"]
+
+
+async def test_the_commit_stays_below_a_message_still_being_handled(
+    quick: Settings, names: tuple[str, str], transports: list[Transport]
+) -> None:
+    """`late` is acked while `early`, before it, never settles (its handler is still running
+    when the shutdown timeout ends it): the next member gets `early` again, and `late` with it
+    (the inbox drops a message handled twice)."""
+    subject, group = names
+    configured = quick.model_copy(update={"consumer_concurrency": 4, "shutdown_timeout": 0.5})
+    late_acked = asyncio.Event()
+
+    async def on_message(delivery: Delivery) -> None:
+        if delivery.body == b"early":
+            await asyncio.Event().wait()  # never settles
+        await delivery.ack()
+        late_acked.set()
+
+    consumer = create_transport(configured.resolved_broker_url(), configured)
+    transports.append(consumer)
+    consumer.subscribe(subject, group, on_message)
+    await consumer.start()
+    await _publish(configured, subject, b"early", b"late")
+    await asyncio.wait_for(late_acked.wait(), 30)
+    await consumer.stop_consuming()  # `early` is cancelled after the shutdown timeout
+    await consumer.close()
+
+    again: list[Delivery] = []
+    await _consumer(configured, subject, group, again, transports)
+    await wait_for(lambda: len(again) >= 2, timeout=30)
+    assert [d.body for d in again] == [b"early", b"late"]
+
+
+async def test_a_nacked_message_is_delivered_again(
+    quick: Settings, names: tuple[str, str], transports: list[Transport]
+) -> None:
+    subject, group = names
+    got: list[bytes] = []
+
+    async def on_message(delivery: Delivery) -> None:
+        got.append(delivery.body)
+        if got.count(delivery.body) == 1 and delivery.body == b"bounce":
+            await delivery.nack()
+        else:
+            await delivery.ack()
+
+    consumer = create_transport(quick.resolved_broker_url(), quick)
+    transports.append(consumer)
+    consumer.subscribe(subject, group, on_message)
+    await consumer.start()
+    await _publish(quick, subject, b"bounce")
+    await wait_for(lambda: got.count(b"bounce") == 2, timeout=30)
+    await asyncio.sleep(0.5)
+    assert got == [b"bounce", b"bounce"]
+
+
+async def test_the_fault_suites_backlog_reads_the_services_group_on_each_topic(
+    quick: Settings, names: tuple[str, str], transports: list[Transport]
+) -> None:
+    from tests.faults.backlog import Waiting, backlog
+
+    subject, group = names
+    handled = asyncio.Event()
+
+    async def on_message(delivery: Delivery) -> None:
+        if delivery.body == b"stuck":
+            handled.set()
+            await asyncio.Event().wait()  # never settles
+        await delivery.ack()
+
+    consumer = create_transport(quick.resolved_broker_url(), quick)
+    transports.append(consumer)
+    consumer.subscribe(subject, group, on_message)
+    await consumer.start()
+    await _publish(quick, subject, b"ok", b"stuck", b"behind")
+    await asyncio.wait_for(handled.wait(), 30)
+    await asyncio.sleep(0.5)  # `behind` is acked meanwhile; the commit stays below `stuck`
+    url = quick.resolved_broker_url()
+    seen, waiting = await backlog(url, [(subject, group), (subject, "never-subscribed")])
+    assert seen == 1
+    assert waiting == [Waiting(consumer_group(group, subject), 2, 0)]
+
+
 # -- a consumer in a process of its own, killed with SIGKILL -----------------------------------
 HOLDER = """
 import asyncio, sys

@@ -16,7 +16,15 @@ group for half the session timeout), so a process waits that once, not once per 
 group settings (session timeout, heartbeats, rebalance timeout, poll interval) come from
 ACME_KAFKA_*.
 
-A stopping consumer leaves its groups, so that the next process to start (a restart, or the
+Each subscription handles up to ACME_CONSUMER_CONCURRENCY messages at once, as on the other
+brokers (a loop of the adapter's own replaces FastStream's one-at-a-time consume loop): a
+message being retried does not hold up the ones behind it in its partition. The committed
+offset of a partition only moves past messages that are settled, so whatever was in flight
+when a consumer died is delivered again (the inbox drops what had been handled); a nack
+(shutting down mid-retry) keeps the commit below the message and fetches it again.
+
+A stopping consumer first lets its in-flight messages finish (up to the shutdown timeout), then
+leaves its groups, so that the next process to start (a restart, or the
 next test) joins at once instead of waiting for the old member's session to expire: aiokafka
 sends LeaveGroup only for generations above 0, and Tansu numbers a group's first generation 0
 (Kafka starts at 1), so the adapter sends it itself for those. Tried on Tansu, a
@@ -32,12 +40,30 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from typing import Annotated, Any, ClassVar
 
+from aiokafka import AIOKafkaConsumer, TopicPartition  # type: ignore[import-untyped]
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # type: ignore[import-untyped]
+from aiokafka.client import AIOKafkaClient  # type: ignore[import-untyped]
+from aiokafka.errors import (  # type: ignore[import-untyped]
+    CommitFailedError,
+    ConsumerStoppedError,
+    KafkaError,
+    for_code,
+)
+from aiokafka.protocol.admin import DeleteGroupsRequest  # type: ignore[import-untyped]
+from aiokafka.protocol.group import LeaveGroupRequest  # type: ignore[import-untyped]
 from faststream import AckPolicy, Context
 from faststream.kafka import KafkaBroker
 
 from acme.runtime.errors import ConfigurationError
 from acme.runtime.settings import BrokerKind
-from acme.runtime.transport.base import RPC_PREFIX, Transport, raw_body
+from acme.runtime.transport.base import (
+    RPC_PREFIX,
+    Delivery,
+    MessageCallback,
+    Transport,
+    raw_body,
+    str_headers,
+)
 from acme.runtime.transport.spec import SubscriptionKind
 
 __all__ = ["KafkaTransport", "consumer_group"]
@@ -47,6 +73,8 @@ TOPIC_ALREADY_EXISTS = 36
 GROUP_NOT_EMPTY = 68
 GROUP_ID_NOT_FOUND = 69
 GROUP_COORDINATOR = 0  # FindCoordinator key type of consumer groups
+# The consume loop waits this long for records when there are none (then checks for a stop).
+FETCH_WAIT_MS = 1_000
 
 
 def consumer_group(group: str, topic: str) -> str:
@@ -66,6 +94,7 @@ class KafkaTransport(Transport):
         self._reply_topic = None
         self._reply_sub = None
         self._reply_lock = asyncio.Lock()
+        self._workers: list[_Workers] = []
         return KafkaBroker(
             self._servers(),
             logger=self.broker_logger,
@@ -97,6 +126,16 @@ class KafkaTransport(Transport):
         )
         sub(handler)
         return sub
+
+    def subscribe(self, subject: str, group: str, callback: MessageCallback) -> None:
+        super().subscribe(subject, group, callback)
+        sub = self._subs[-1][0]
+        workers = _Workers(subject, callback, self.settings.consumer_concurrency, self.logger)
+        self._workers.append(workers)
+        # FastStream starts the task it finds under this name on the instance: our loop hands
+        # records to our workers, several at a time, where FastStream's awaited each handler
+        # (with its message, context and middlewares) before fetching the next record.
+        sub._run_consume_loop = lambda consumer: _consume_loop(sub, consumer, workers, self.logger)
 
     def _register_requests(self, subject: str, group: str, handler: Any, **doc: Any) -> Any:
         self._topics[RPC_PREFIX + subject] = None
@@ -137,8 +176,6 @@ class KafkaTransport(Transport):
         """Create the topics the broker does not have yet (one partition, one replica each,
         what a broker creating topics on first use makes); one created meanwhile by another
         process is fine."""
-        from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # type: ignore[import-untyped]
-
         admin = AIOKafkaAdminClient(bootstrap_servers=self._servers())
         await admin.start()
         try:
@@ -159,8 +196,13 @@ class KafkaTransport(Transport):
             await admin.close()
 
     async def stop_consuming(self) -> None:
-        """Stop every subscriber (side by side), then take the members aiokafka left behind
-        out of their groups."""
+        """Take no new records, let the messages being handled finish and commit (up to the
+        shutdown timeout), stop every subscriber (side by side), then take the members aiokafka
+        left behind out of their groups."""
+        for workers in self._workers:
+            workers.close()
+        timeout = self.settings.shutdown_timeout
+        await asyncio.gather(*(workers.drain(timeout) for workers in self._workers))
         subs = [sub for sub, _ in self._subs]
         staying = [m for m in map(_unannounced_member, subs) if m is not None]
         results = await asyncio.gather(*(sub.stop() for sub in subs), return_exceptions=True)
@@ -174,8 +216,6 @@ class KafkaTransport(Transport):
         leave (broker unreachable) is dropped by the broker after the session timeout."""
         if not members:
             return
-        from aiokafka.protocol.group import LeaveGroupRequest  # type: ignore[import-untyped]
-
         try:
             async with asyncio.timeout(min(5.0, self.settings.shutdown_timeout)):
                 async with self._client() as client:
@@ -196,8 +236,6 @@ class KafkaTransport(Transport):
     @contextlib.asynccontextmanager
     async def _client(self) -> AsyncIterator[Any]:
         """A bare aiokafka client for group requests outside a consumer."""
-        from aiokafka.client import AIOKafkaClient  # type: ignore[import-untyped]
-
         client = AIOKafkaClient(bootstrap_servers=self._servers())
         try:
             await client.bootstrap()
@@ -206,11 +244,9 @@ class KafkaTransport(Transport):
             await client.close()
 
     async def _delete_group(self, group_id: str) -> None:
-        """Delete a consumer group without live members, members the broker still counts
-        after a crash included on brokers that allow it (Tansu); none is fine."""
-        from aiokafka.errors import for_code  # type: ignore[import-untyped]
-        from aiokafka.protocol.admin import DeleteGroupsRequest  # type: ignore[import-untyped]
-
+        """Delete a consumer group (one that does not exist is fine). Tansu deletes a group
+        whose members are dead but not expired yet; a stock Kafka refuses any group with
+        members (GROUP_NOT_EMPTY) until their sessions are over."""
         async with self._client() as client:
             response = await _to_coordinator(client, group_id, DeleteGroupsRequest([group_id]))
         for _, code in response.results:
@@ -223,17 +259,19 @@ class KafkaTransport(Transport):
                 raise for_code(code)(f"deleting consumer group {group_id!r}")
 
     async def _purge(self, subject: str, group: str) -> None:
-        from aiokafka import AIOKafkaConsumer, TopicPartition  # type: ignore[import-untyped]
+        # Commit the group's offsets at the end of the topic: it goes on from there, where a
+        # group without offsets would start over from the earliest message. A group that still
+        # lists members (after a crash) refuses a commit from outside: it is deleted first.
+        group_id = consumer_group(group, subject)
+        try:
+            await self._commit_at_end(subject, group_id)
+        except CommitFailedError:
+            await self._delete_group(group_id)
+            await self._commit_at_end(subject, group_id)
 
-        # Forget the group (a standalone commit into a group that still lists members, as
-        # after a crash, is refused), then commit its offsets at the end of the topic: it goes
-        # on from there, where a group without offsets would start over from the earliest
-        # message.
-        await self._delete_group(consumer_group(group, subject))
+    async def _commit_at_end(self, subject: str, group_id: str) -> None:
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._servers(),
-            group_id=consumer_group(group, subject),
-            enable_auto_commit=False,
+            bootstrap_servers=self._servers(), group_id=group_id, enable_auto_commit=False
         )
         await consumer.start()
         try:
@@ -320,3 +358,145 @@ async def _to_coordinator(client: Any, group: str, request: Any) -> Any:
     """Send a group request to the group's coordinator."""
     node = await client.coordinator_lookup(GROUP_COORDINATOR, group)
     return await client.send(node, request)
+
+
+class _Ledger:
+    """The offsets of one partition handed to workers, and the offset that may be committed:
+    the lowest one not settled yet (or one past the highest handed out)."""
+
+    def __init__(self) -> None:
+        self.pending: set[int] = set()  # being handled
+        self.held: set[int] = set()  # given back (nack): to be fetched and handled again
+        self.next = 0  # one past the highest offset handed out
+        self.committed = -1
+
+    def take(self, offset: int) -> bool:
+        """Hand `offset` out; False when it is being handled already (fetched again after
+        a seek or a rebalance)."""
+        if offset in self.pending:
+            return False
+        self.held.discard(offset)
+        self.pending.add(offset)
+        self.next = max(self.next, offset + 1)
+        return True
+
+    def settle(self, offset: int) -> None:
+        self.pending.discard(offset)
+
+    def hold(self, offset: int) -> None:
+        self.pending.discard(offset)
+        self.held.add(offset)
+
+    def committable(self) -> int:
+        unsettled = self.pending | self.held
+        return min(unsettled) if unsettled else self.next
+
+
+class _Workers:
+    """Up to `size` records of one subscription handled at once, each in a task of its own.
+
+    `run` waits for a free slot, so the consume loop stops fetching while all are busy. An ack
+    commits the partition's offset as far as every earlier record is settled (and returns once
+    the broker has it); a nack keeps the commit below the record and seeks back to it, so it is
+    fetched again (with the records after it: those being handled are skipped, the others run
+    again and the inbox drops them). A callback that raises anyway has its record nacked."""
+
+    def __init__(
+        self, subject: str, callback: MessageCallback, size: int, logger: logging.Logger
+    ) -> None:
+        self.subject = subject
+        self.callback = callback
+        self.size = max(1, size)
+        self.logger = logger
+        self.closed = False
+        self._slots = asyncio.Semaphore(self.size)
+        self._running: set[asyncio.Task[None]] = set()
+        self._ledgers: dict[Any, _Ledger] = {}
+        self._commit_lock = asyncio.Lock()
+
+    def close(self) -> None:
+        """Hand out nothing more (records fetched meanwhile stay uncommitted)."""
+        self.closed = True
+
+    async def run(self, consumer: Any, record: Any) -> None:
+        await self._slots.acquire()
+        tp = TopicPartition(record.topic, record.partition)
+        ledger = self._ledgers.setdefault(tp, _Ledger())
+        if self.closed or not ledger.take(record.offset):
+            self._slots.release()
+            return
+        task = asyncio.create_task(self._handle(consumer, tp, ledger, record))
+        self._running.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        self._slots.release()
+
+    async def _handle(self, consumer: Any, tp: Any, ledger: _Ledger, record: Any) -> None:
+        offset = record.offset
+
+        async def ack() -> None:
+            ledger.settle(offset)
+            await self._commit(consumer, tp, ledger)
+
+        async def nack() -> None:
+            ledger.hold(offset)
+            if not self.closed:
+                with contextlib.suppress(Exception):  # no longer assigned: its new owner has it
+                    consumer.seek(tp, offset)
+
+        delivery = Delivery(
+            subject=self.subject,
+            body=record.value or b"",
+            headers=str_headers(dict(record.headers or ())),
+            _ack=ack,
+            _nack=nack,
+        )
+        try:
+            await self.callback(delivery)
+        except Exception:
+            self.logger.exception("consumer callback failed on %s; message nacked", self.subject)
+            await delivery.nack()
+
+    async def _commit(self, consumer: Any, tp: Any, ledger: _Ledger) -> None:
+        async with self._commit_lock:  # commits of a partition in order, never backwards
+            target = ledger.committable()
+            if target <= ledger.committed:
+                return
+            try:
+                await consumer.commit({tp: target})
+            except KafkaError as exc:
+                # Reassigned in a rebalance, or the broker is gone: the partition's next owner
+                # starts at the last commit and the inbox drops what was handled since.
+                self.logger.warning("commit of %s at %d failed: %s", tp, target, exc)
+                return
+            ledger.committed = target
+
+    async def drain(self, timeout: float) -> None:
+        """Wait for the records being handled; cancel what still runs after `timeout` (not
+        committed, so delivered again)."""
+        if not self._running:
+            return
+        _, late = await asyncio.wait(set(self._running), timeout=timeout)
+        for task in late:
+            task.cancel()
+        if late:
+            await asyncio.wait(late, timeout=1.0)
+
+
+async def _consume_loop(sub: Any, consumer: Any, workers: _Workers, logger: logging.Logger) -> None:
+    """Fetch records for the subscriber's consumer and hand them to `workers` (waiting while
+    all are busy), until the subscriber or the workers stop."""
+    while sub.running and not workers.closed:
+        try:
+            batches = await consumer.getmany(timeout_ms=FETCH_WAIT_MS, max_records=workers.size)
+        except ConsumerStoppedError:
+            return
+        except KafkaError as exc:
+            logger.warning("fetching %s failed: %s", workers.subject, exc)
+            await asyncio.sleep(1.0)
+            continue
+        for records in batches.values():
+            for record in records:
+                await workers.run(consumer, record)
