@@ -89,7 +89,13 @@ async def test_orders_are_delivered_or_held_as_the_carrier_reports(
 
     async def settled(s: Shipped) -> None:
         async def final() -> None:
+            # Each system reaches its end on its own: the carrier's report reaches orders,
+            # shipping and the warehouse through consumers of their own.
             assert order_row(platform, s.order_id)["status"] in ("COMPLETED", "ON_HOLD")
+            [shipment] = shipments_of(platform, s.order_id)
+            assert shipment["status"] in ("DELIVERED", "FAILED")
+            job = picking_job(platform, s.order_id)
+            assert job["status"] == ("CLOSED" if s.delivered else "PACKED")
 
         await eventually(final, timeout=FULFILMENT_TIMEOUT)
 
