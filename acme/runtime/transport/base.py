@@ -11,9 +11,11 @@ says what it consumes and publishes; `acme.runtime.conformance` compares it with
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -31,6 +33,8 @@ from acme.runtime.wire import CONTENT_TYPE, JSON, REPLY_ERROR
 from generator.contracts import ServiceSpec
 
 __all__ = [
+    "TaskSlots",
+    "deliver_or_nack",
     "Delivery",
     "MessageCallback",
     "PublisherInfo",
@@ -107,6 +111,56 @@ async def raw_body(message: Any) -> Any:
     """FastStream decoder that leaves the body as bytes: the runtime validates it itself, so
     that invalid JSON becomes a dead letter instead of a framework error."""
     return message.body
+
+
+class TaskSlots:
+    """Up to `size` tasks at once, for the adapters that hand each message to a task of its
+    own: `acquire` waits for a free slot (so a fetch loop stops taking messages while all are
+    busy), `start` runs a coroutine in the slot taken, `release` gives back one not used."""
+
+    def __init__(self, size: int) -> None:
+        self.size = max(1, size)
+        self._slots = asyncio.Semaphore(self.size)
+        self._running: set[asyncio.Task[None]] = set()
+
+    async def acquire(self) -> None:
+        await self._slots.acquire()
+
+    def release(self) -> None:
+        self._slots.release()
+
+    def start(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._running.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        self._slots.release()
+
+    async def drain(self, timeout: float) -> None:
+        """Wait for the running tasks; cancel what still runs after `timeout` (its message is
+        not acknowledged, so the broker delivers it again)."""
+        if not self._running:
+            return
+        _, late = await asyncio.wait(set(self._running), timeout=timeout)
+        for task in late:
+            task.cancel()
+        if late:
+            await asyncio.wait(late, timeout=1.0)
+
+
+async def deliver_or_nack(
+    callback: Callable[[Delivery], Awaitable[None]], delivery: Delivery, logger: logging.Logger
+) -> None:
+    """Run the consumer callback, which settles the message itself; one that raises anyway
+    has its message nacked, so the broker delivers it again rather than losing it."""
+    try:
+        await callback(delivery)
+    except Exception:
+        logger.exception("consumer callback failed on %s; message nacked", delivery.subject)
+        with contextlib.suppress(Exception):  # disconnected: the broker redelivers it anyway
+            await delivery.nack()
 
 
 def str_headers(headers: Mapping[str, Any] | None) -> dict[str, str]:

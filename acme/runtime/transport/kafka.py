@@ -60,7 +60,9 @@ from acme.runtime.transport.base import (
     RPC_PREFIX,
     Delivery,
     MessageCallback,
+    TaskSlots,
     Transport,
+    deliver_or_nack,
     raw_body,
     str_headers,
 )
@@ -392,7 +394,7 @@ class _Ledger:
         return min(unsettled) if unsettled else self.next
 
 
-class _Workers:
+class _Workers(TaskSlots):
     """Up to `size` records of one subscription handled at once, each in a task of its own.
 
     `run` waits for a free slot, so the consume loop stops fetching while all are busy. An ack
@@ -404,13 +406,11 @@ class _Workers:
     def __init__(
         self, subject: str, callback: MessageCallback, size: int, logger: logging.Logger
     ) -> None:
+        super().__init__(size)
         self.subject = subject
         self.callback = callback
-        self.size = max(1, size)
         self.logger = logger
         self.closed = False
-        self._slots = asyncio.Semaphore(self.size)
-        self._running: set[asyncio.Task[None]] = set()
         self._ledgers: dict[Any, _Ledger] = {}
         self._commit_lock = asyncio.Lock()
 
@@ -419,19 +419,13 @@ class _Workers:
         self.closed = True
 
     async def run(self, consumer: Any, record: Any) -> None:
-        await self._slots.acquire()
+        await self.acquire()
         tp = TopicPartition(record.topic, record.partition)
         ledger = self._ledgers.setdefault(tp, _Ledger())
         if self.closed or not ledger.take(record.offset):
-            self._slots.release()
+            self.release()
             return
-        task = asyncio.create_task(self._handle(consumer, tp, ledger, record))
-        self._running.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._running.discard(task)
-        self._slots.release()
+        self.start(self._handle(consumer, tp, ledger, record))
 
     async def _handle(self, consumer: Any, tp: Any, ledger: _Ledger, record: Any) -> None:
         offset = record.offset
@@ -453,11 +447,7 @@ class _Workers:
             _ack=ack,
             _nack=nack,
         )
-        try:
-            await self.callback(delivery)
-        except Exception:
-            self.logger.exception("consumer callback failed on %s; message nacked", self.subject)
-            await delivery.nack()
+        await deliver_or_nack(self.callback, delivery, self.logger)
 
     async def _commit(self, consumer: Any, tp: Any, ledger: _Ledger) -> None:
         async with self._commit_lock:  # commits of a partition in order, never backwards
@@ -472,17 +462,6 @@ class _Workers:
                 self.logger.warning("commit of %s at %d failed: %s", tp, target, exc)
                 return
             ledger.committed = target
-
-    async def drain(self, timeout: float) -> None:
-        """Wait for the records being handled; cancel what still runs after `timeout` (not
-        committed, so delivered again)."""
-        if not self._running:
-            return
-        _, late = await asyncio.wait(set(self._running), timeout=timeout)
-        for task in late:
-            task.cancel()
-        if late:
-            await asyncio.wait(late, timeout=1.0)
 
 
 async def _consume_loop(sub: Any, consumer: Any, workers: _Workers, logger: logging.Logger) -> None:

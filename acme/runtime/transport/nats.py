@@ -30,7 +30,9 @@ from acme.runtime.transport.base import (
     RPC_PREFIX,
     Delivery,
     MessageCallback,
+    TaskSlots,
     Transport,
+    deliver_or_nack,
     raw_body,
     str_headers,
 )
@@ -211,32 +213,23 @@ class NatsTransport(Transport):
             raise TimeoutError(f"no service answers requests on {subject!r}") from None
 
 
-class _Workers:
+class _Workers(TaskSlots):
     """Up to `size` messages of one subscription handled at once, each in its own task.
 
     `run` waits for a free slot, so the pull loop stops taking messages while all are busy.
-    The callback settles every message itself (ack after commit, nack to give it back); one
-    that raises anyway is nacked, so the broker redelivers it rather than losing it."""
+    The callback settles every message itself (ack after commit, nack to give it back)."""
 
     def __init__(
         self, subject: str, callback: MessageCallback, size: int, logger: logging.Logger
     ) -> None:
+        super().__init__(size)
         self.subject = subject
         self.callback = callback
-        self.size = max(1, size)
         self.logger = logger
-        self._slots = asyncio.Semaphore(self.size)
-        self._running: set[asyncio.Task[None]] = set()
 
     async def run(self, msg: Any) -> None:
-        await self._slots.acquire()
-        task = asyncio.create_task(self._handle(msg))
-        self._running.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._running.discard(task)
-        self._slots.release()
+        await self.acquire()
+        self.start(self._handle(msg))
 
     async def _handle(self, msg: Any) -> None:
         try:
@@ -251,23 +244,7 @@ class _Workers:
             _ack=msg.ack,
             _nack=msg.nak,
         )
-        try:
-            await self.callback(delivery)
-        except Exception:
-            self.logger.exception("consumer callback failed on %s; message nacked", self.subject)
-            with contextlib.suppress(Exception):  # disconnected: the ack wait redelivers it
-                await delivery.nack()
-
-    async def drain(self, timeout: float) -> None:
-        """Wait for the messages being handled; cancel what still runs after `timeout` (not
-        acked, so redelivered)."""
-        if not self._running:
-            return
-        _, late = await asyncio.wait(set(self._running), timeout=timeout)
-        for task in late:
-            task.cancel()
-        if late:
-            await asyncio.wait(late, timeout=1.0)
+        await deliver_or_nack(self.callback, delivery, self.logger)
 
 
 async def _pull_loop(
