@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from acme.runtime import inbox
 from acme.runtime.auth import JwtAuthorizer
@@ -70,6 +70,12 @@ class PeriodicTask(NamedTuple):
 
 # Stores whose transaction is open in the current task (to refuse self-deadlocking nesting).
 _held_stores: ContextVar[frozenset[str]] = ContextVar("acme_held_stores", default=frozenset())
+
+
+@contextlib.asynccontextmanager
+async def _transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    async with engine.connect() as conn, conn.begin():
+        yield conn
 
 
 def _utc_clock() -> datetime:
@@ -228,7 +234,6 @@ class SystemApp:
         binding = self.host.service(service_id)
         store = self.host.primary_store(service_id)
         # Connections of the writer engine open their transactions with BEGIN IMMEDIATE.
-        engine = self.stores.writer(store) if write_lock else self.stores.get(store)
         relay = self.relays.get(store)
         held = _held_stores.get()
         if write_lock and store in held:
@@ -237,10 +242,12 @@ class SystemApp:
                 f"a transaction of {outer.service.id if outer else '?'} on {store!r} is open; "
                 f"{service_id} writes to the same store, so do its work in that transaction"
             )
-        writer = self.stores.writer_lock(store) if write_lock else contextlib.nullcontext()
+        # Writes queue for the store (and are committed in groups on SQLite); a reply's
+        # transaction takes the write lock only at its first write.
+        unit = self.stores.write(store) if write_lock else _transaction(self.stores.get(store))
         held_token = _held_stores.set(held | {store} if write_lock else held)
         try:
-            async with writer, engine.connect() as conn, conn.begin():
+            async with unit as conn:
                 tx = Tx(
                     service=binding.spec,
                     store=store,

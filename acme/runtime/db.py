@@ -13,7 +13,7 @@ import contextlib
 import functools
 import re
 import sqlite3
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,6 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.sql.elements import ClauseElement
 
 from acme.runtime.errors import ConfigurationError
+from acme.runtime.group_commit import GroupWriter
 from acme.runtime.settings import Settings
 
 __all__ = [
@@ -221,7 +222,7 @@ class Stores:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._engines: dict[str, AsyncEngine] = {}
-        self._writers: dict[str, asyncio.Lock] = {}
+        self._writers: dict[str, GroupWriter] = {}
         self._writer_engines: dict[str, AsyncEngine] = {}
         self._lock = asyncio.Lock()
 
@@ -251,15 +252,33 @@ class Stores:
         return self._writer_engines.get(store) or self._engines[store]
 
     def writer_lock(self, store: str) -> contextlib.AbstractAsyncContextManager[Any]:
-        """Held around write transactions of this process on `store`.
+        """Held around writes of this process on `store` made on a connection of their own.
 
         SQLite allows one writer; waiting for it through busy_timeout means sleeping in
         growing steps, which caps throughput at a few hundred transactions per second under
-        concurrency. Queueing writers of one process on an asyncio lock hands the database
-        over immediately. Server databases need no such queue (a null context).
+        concurrency. Queueing writers of one process in asyncio hands the database over
+        immediately (and lets `write` commit them in groups). Server databases need no such
+        queue (a null context).
         """
-        lock = self._writers.get(store)
-        return lock if lock is not None else contextlib.nullcontext()
+        group = self._writers.get(store)
+        return group.turn() if group is not None else contextlib.nullcontext()
+
+    @contextlib.asynccontextmanager
+    async def write(self, store: str) -> AsyncIterator[AsyncConnection]:
+        """A connection inside a write transaction on `store`, committed when the block ends.
+
+        On SQLite the transactions of this process are queued, run on one long-lived
+        connection and committed in groups while others wait (see acme.runtime.group_commit);
+        the block's end waits for the commit. Elsewhere it is a transaction of its own on a
+        pooled connection.
+        """
+        group = self._writers.get(store)
+        if group is not None:
+            async with group.unit() as conn:
+                yield conn
+            return
+        async with self.writer(store).connect() as conn, conn.begin():
+            yield conn
 
     async def open(
         self,
@@ -294,10 +313,14 @@ class Stores:
             self._engines[store] = engine
             if writer is not engine:
                 self._writer_engines[store] = writer
-                self._writers[store] = asyncio.Lock()
+                self._writers[store] = GroupWriter(
+                    writer, store, max_group=self.settings.sqlite_group_commit
+                )
             return engine
 
     async def dispose(self) -> None:
+        for group in list(self._writers.values()):
+            await group.close()
         engines = [*self._engines.values(), *self._writer_engines.values()]
         self._engines, self._writer_engines = {}, {}
         self._writers.clear()
