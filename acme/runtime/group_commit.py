@@ -95,7 +95,7 @@ class GroupWriter:
         if self._flusher is not None:
             await asyncio.gather(self._flusher, return_exceptions=True)
         if self.commits:
-            logger.info(
+            logger.debug(
                 "%s: %d write transactions in %d commits (%.2f per commit)",
                 self.store,
                 self.units,
