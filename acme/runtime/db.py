@@ -473,14 +473,14 @@ def _make_engine(
         return create_async_engine(url, pool_pre_ping=True, pool_size=size, max_overflow=overflow)
     # Every transaction ends in an explicit commit or rollback, so the pool's extra rollback
     # on check-in (a thread round trip per transaction with aiosqlite) is not needed.
-    # LIFO: writers take turns (one at a time), so the connection just returned serves the
-    # next one with its page cache still valid; a FIFO pool rotates through every connection,
-    # each of which must re-read the pages the others changed since it last ran.
+    # LIFO: the connection just returned serves the next transaction with its page cache
+    # still valid; a FIFO pool rotates through every connection, each of which must re-read
+    # the pages the others changed since it last ran.
     # Pool size: SQLAlchemy's default keeps 5 connections and closes every one opened beyond
-    # them when it is returned. With 20 HTTP requests or consumers at once, that opened and
+    # them when it is returned. With 20 HTTP requests at once, the cart system opened and
     # closed a connection per request (aiosqlite starts a thread for each, then the connect
-    # and four pragmas): 9-31% of a system's CPU under load. A SQLite connection at rest is a
-    # file handle and an idle thread, so the pool keeps as many as the process has used.
+    # and four pragmas). A SQLite connection at rest is a file handle and an idle thread, so
+    # the pool keeps as many as the process has used.
     options: dict[str, Any] = {
         "pool_reset_on_return": None,
         "pool_use_lifo": True,
