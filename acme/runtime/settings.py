@@ -121,12 +121,11 @@ class Settings(BaseSettings):
         "lock (those go to aiosqlite's worker thread, as every call does when false); about "
         "a third less CPU per message. See acme.runtime.db._HybridConnection.",
     )
-    sqlite_group_commit: int = Field(
+    group_commit: int = Field(
         default=32,
         ge=1,
-        description="Most write transactions of a process committed together on a SQLite "
-        "store while others wait for the write lock (1: each commits on its own). See "
-        "acme.runtime.group_commit.",
+        description="Most write transactions of a process on one store committed together "
+        "while others wait for it (1: each commits on its own). See acme.runtime.group_commit.",
     )
     log_level: str = "INFO"
     nats_server_bin: Path | None = None

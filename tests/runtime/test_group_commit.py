@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import uuid
 from pathlib import Path
 
 import pytest
@@ -158,7 +159,7 @@ async def test_a_group_left_open_is_committed_when_its_waiters_are_cancelled(
 
 
 async def test_group_size_one_commits_every_unit(settings: Settings) -> None:
-    stores, group = await _open(settings.model_copy(update={"sqlite_group_commit": 1}))
+    stores, group = await _open(settings.model_copy(update={"group_commit": 1}))
     try:
         await asyncio.gather(*(_write(stores, f"e{i}") for i in range(10)))
         assert (group.commits, group.units) == (10, 10)
@@ -178,15 +179,40 @@ async def test_dispose_commits_nothing_half_done_and_closes(settings: Settings) 
         conn.execute("ROLLBACK")
 
 
-async def test_server_databases_get_a_plain_transaction(settings: Settings) -> None:
-    stores = Stores(settings)
-    await stores.open(STORE, DDL)
-    # A store without a group writer (as PostgreSQL's) runs each block as its own transaction.
-    stores._writers.clear()
+@pytest.mark.external
+async def test_postgres_units_share_commits_and_fail_alone(settings: Settings) -> None:
+    suffix = uuid.uuid4().hex[:8]
+    pg = settings.model_copy(
+        update={"database_url": "postgresql+asyncpg://postgres@127.0.0.1:5432/acme_test_{store}"}
+    )
+    store = f"ledger-{suffix}"
+    stores = Stores(pg)
     try:
-        with pytest.raises(ValueError, match="failed"):
-            await _write(stores, "rolled-back", fail=True)
-        await _write(stores, "kept")
-        assert _committed(settings) == {"kept"}
+        engine = await stores.open(store, DDL)
+        group = stores._writers[store]
+
+        async def write(entry: str, fail: bool = False) -> None:
+            async with stores.write(store) as conn:
+                await conn.execute(text("INSERT INTO entry VALUES (:id)"), {"id": entry})
+                await asyncio.sleep(0.01)  # a server round trip: the others queue meanwhile
+                if fail:
+                    raise ValueError(entry)
+
+        results = await asyncio.gather(
+            *(write(f"e{i}", fail=i == 5) for i in range(20)), return_exceptions=True
+        )
+        assert [i for i, r in enumerate(results) if r is not None] == [5]
+        async with engine.connect() as conn:
+            rows = set((await conn.execute(text("SELECT id FROM entry"))).scalars())
+        assert rows == {f"e{i}" for i in range(20)} - {"e5"}
+        assert group.units == 19 and group.commits < 19
     finally:
         await stores.dispose()
+        from sqlalchemy.ext.asyncio import create_async_engine
+
+        admin = create_async_engine(
+            "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT"
+        )
+        async with admin.connect() as conn:
+            await conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "acme_test_ledger_{suffix}"')
+        await admin.dispose()
