@@ -245,11 +245,22 @@ def _has_body(request: Request) -> bool:
     return "content-length" in request.headers or "transfer-encoding" in request.headers
 
 
+# Idle upstream connections are dropped after this long: before the systems' servers drop
+# them (uvicorn's keep-alive timeout, 5 s). With equal timeouts a request could go out on a
+# connection the server was closing at that moment and fail with a ReadError (seen under load
+# on PostgreSQL, where gaps between requests are longer).
+UPSTREAM_KEEPALIVE_SECONDS = 2.0
+
+
 def default_client() -> httpx.AsyncClient:
     """A pooled client; generous read timeout because some operations wait on a saga step."""
     return httpx.AsyncClient(
         timeout=httpx.Timeout(30.0, connect=3.0, pool=5.0),
-        limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+        limits=httpx.Limits(
+            max_connections=200,
+            max_keepalive_connections=50,
+            keepalive_expiry=UPSTREAM_KEEPALIVE_SECONDS,
+        ),
         follow_redirects=False,
     )
 

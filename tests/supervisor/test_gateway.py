@@ -223,3 +223,18 @@ async def test_streams_large_request_body(gateway: httpx.AsyncClient, upstreams:
     resp = await gateway.post("/carts/c-2/items", content=chunks())
     assert resp.status_code == 201
     assert upstreams.bodies[0].count(b"\n") == 64
+
+
+async def test_the_gateway_drops_idle_upstream_connections_before_the_systems_do() -> None:
+    """Otherwise a request can leave on a connection the system is closing (ReadError)."""
+    import uvicorn
+
+    from acme.runtime.gateway import default_client
+
+    client = default_client()
+    try:
+        pool = client._transport._pool  # type: ignore[attr-defined]
+        system_keepalive = uvicorn.Config(app=None).timeout_keep_alive  # as acme.runtime.process
+        assert pool._keepalive_expiry < system_keepalive
+    finally:
+        await client.aclose()
