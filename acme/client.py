@@ -214,8 +214,12 @@ class AcmeClient:
         self._http = http or httpx.AsyncClient(
             base_url=self.base_url,
             timeout=timeout,
+            # Idle connections are dropped before the gateway drops them (uvicorn, 5 s): with
+            # equal timeouts a request can leave on a connection being closed (ReadError).
             limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
+                max_connections=max_connections,
+                max_keepalive_connections=max_connections,
+                keepalive_expiry=2.0,
             ),
         )
 

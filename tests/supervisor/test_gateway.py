@@ -225,16 +225,21 @@ async def test_streams_large_request_body(gateway: httpx.AsyncClient, upstreams:
     assert upstreams.bodies[0].count(b"\n") == 64
 
 
-async def test_the_gateway_drops_idle_upstream_connections_before_the_systems_do() -> None:
-    """Otherwise a request can leave on a connection the system is closing (ReadError)."""
+async def test_clients_drop_idle_connections_before_the_servers_do() -> None:
+    """Otherwise a request can leave on a connection the server is closing (ReadError): the
+    gateway towards the systems, and the platform's client towards the gateway."""
     import uvicorn
 
+    from acme.client import AcmeClient
     from acme.runtime.gateway import default_client
 
-    client = default_client()
+    server_keepalive = uvicorn.Config(app=None).timeout_keep_alive  # as every server here
+    gateway = default_client()
+    shopper = AcmeClient("http://127.0.0.1:1")
     try:
-        pool = client._transport._pool  # type: ignore[attr-defined]
-        system_keepalive = uvicorn.Config(app=None).timeout_keep_alive  # as acme.runtime.process
-        assert pool._keepalive_expiry < system_keepalive
+        for http in (gateway, shopper._http):
+            pool = http._transport._pool  # type: ignore[attr-defined]
+            assert pool._keepalive_expiry < server_keepalive
     finally:
-        await client.aclose()
+        await gateway.aclose()
+        await shopper.__aexit__()
