@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -55,3 +57,29 @@ def settings(tmp_path: Path) -> Settings:
         request_timeout=3.0,
         jwt_secret="test-secret-that-is-long-enough-for-hs256",
     )
+
+
+@pytest.fixture
+async def postgres_settings(settings: Settings) -> AsyncIterator[tuple[Settings, str]]:
+    """`settings` on the machine's PostgreSQL, and a suffix for store ids; the databases of
+    stores named `<anything>-<suffix>` are dropped afterwards. For `external` tests."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    suffix = uuid.uuid4().hex[:8]
+    pg = settings.model_copy(
+        update={"database_url": "postgresql+asyncpg://postgres@127.0.0.1:5432/acme_test_{store}"}
+    )
+    yield pg, suffix
+    admin = create_async_engine(
+        "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT"
+    )
+    try:
+        async with admin.connect() as conn:
+            names = await conn.scalars(
+                text("SELECT datname FROM pg_database WHERE datname LIKE :pattern"),
+                {"pattern": f"acme_test_%_{suffix}"},
+            )
+            for name in list(names):
+                await conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
+    finally:
+        await admin.dispose()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -257,11 +256,10 @@ def test_database_url_template_needs_store() -> None:
 
 
 @pytest.mark.external
-async def test_postgres_store_is_created_and_migrated(settings: Settings) -> None:
-    suffix = uuid.uuid4().hex[:8]
-    pg = settings.model_copy(
-        update={"database_url": "postgresql+asyncpg://postgres@127.0.0.1:5432/acme_test_{store}"}
-    )
+async def test_postgres_store_is_created_and_migrated(
+    postgres_settings: tuple[Settings, str],
+) -> None:
+    pg, suffix = postgres_settings
     store = f"family-{suffix}"
     stores = Stores(pg)
     try:
@@ -275,11 +273,3 @@ async def test_postgres_store_is_created_and_migrated(settings: Settings) -> Non
         await engine.dispose()
     finally:
         await stores.dispose()
-        from sqlalchemy.ext.asyncio import create_async_engine
-
-        admin = create_async_engine(
-            "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT"
-        )
-        async with admin.connect() as conn:
-            await conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "acme_test_family_{suffix}"')
-        await admin.dispose()

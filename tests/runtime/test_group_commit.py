@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import uuid
 from pathlib import Path
 
 import pytest
@@ -180,11 +179,10 @@ async def test_dispose_commits_nothing_half_done_and_closes(settings: Settings) 
 
 
 @pytest.mark.external
-async def test_postgres_units_share_commits_and_fail_alone(settings: Settings) -> None:
-    suffix = uuid.uuid4().hex[:8]
-    pg = settings.model_copy(
-        update={"database_url": "postgresql+asyncpg://postgres@127.0.0.1:5432/acme_test_{store}"}
-    )
+async def test_postgres_units_share_commits_and_fail_alone(
+    postgres_settings: tuple[Settings, str],
+) -> None:
+    pg, suffix = postgres_settings
     store = f"ledger-{suffix}"
     stores = Stores(pg)
     try:
@@ -208,11 +206,3 @@ async def test_postgres_units_share_commits_and_fail_alone(settings: Settings) -
         assert group.units == 19 and group.commits < 19
     finally:
         await stores.dispose()
-        from sqlalchemy.ext.asyncio import create_async_engine
-
-        admin = create_async_engine(
-            "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT"
-        )
-        async with admin.connect() as conn:
-            await conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "acme_test_ledger_{suffix}"')
-        await admin.dispose()
