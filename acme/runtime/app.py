@@ -233,7 +233,6 @@ class SystemApp:
             return
         binding = self.host.service(service_id)
         store = self.host.primary_store(service_id)
-        # Connections of the writer engine open their transactions with BEGIN IMMEDIATE.
         relay = self.relays.get(store)
         held = _held_stores.get()
         if write_lock and store in held:
@@ -242,8 +241,8 @@ class SystemApp:
                 f"a transaction of {outer.service.id if outer else '?'} on {store!r} is open; "
                 f"{service_id} writes to the same store, so do its work in that transaction"
             )
-        # Writes queue for the store (and are committed in groups on SQLite); a reply's
-        # transaction takes the write lock only at its first write.
+        # Writes queue for the store and share commits (Stores.write; on SQLite they begin
+        # with BEGIN IMMEDIATE); a reply's transaction takes the write lock at its first write.
         unit = self.stores.write(store) if write_lock else _transaction(self.stores.get(store))
         held_token = _held_stores.set(held | {store} if write_lock else held)
         try:

@@ -249,7 +249,8 @@ class Stores:
         whose transactions take the write lock at BEGIN (BEGIN IMMEDIATE): a message handler's
         transaction always writes (its inbox row), and holding the lock from the start makes
         concurrent writers queue instead of failing with "database is locked" when a read
-        transaction tries to upgrade. Elsewhere it is the store's engine."""
+        transaction tries to upgrade. Elsewhere it is the store's engine. `write` runs its
+        transactions on a connection of this engine."""
         self.get(store)  # names the store in the error when it is not opened
         return self._writer_engines.get(store) or self._engines[store]
 
