@@ -179,8 +179,7 @@ class GroupWriter:
     async def _fail(self, exc: BaseException) -> None:
         """The transaction is unusable: drop it and fail the units waiting for its commit."""
         group, self._group = self._group, []
-        self._tx = None
-        await self._discard()
+        await self._discard()  # drops the transaction with the connection
         _wake(group, self.store, exc)
 
     async def _discard(self) -> None:
