@@ -9,13 +9,14 @@ SQLAlchemy tables and created when the catalog's SQL did not create them.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import aiosqlite
 from sqlalchemy import (
@@ -32,12 +33,19 @@ from sqlalchemy import (
     func,
     text,
 )
+from sqlalchemy.connectors.asyncio import AsyncAdapt_dbapi_connection
 from sqlalchemy.dialects import registry
-from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
+from sqlalchemy.dialects.sqlite.aiosqlite import (
+    AsyncAdapt_aiosqlite_connection,
+    AsyncAdapt_aiosqlite_cursor,
+    AsyncAdapt_aiosqlite_dbapi,
+    SQLiteDialect_aiosqlite,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql.elements import ClauseElement
+from sqlalchemy.util import EMPTY_DICT, await_
 
 from acme.runtime.errors import ConfigurationError
 from acme.runtime.group_commit import GroupWriter
@@ -359,6 +367,24 @@ class _HybridConnection(aiosqlite.Connection):
             functools.partial(_waiting, self._connection, self._wait_ms, fn, args, kwargs)
         )
 
+    def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run the sqlite3 call `fn(*args)` from SQLAlchemy's greenlet (a statement of
+        `_InlineCursor`, a commit): inline when `_execute` would run it inline, else on the
+        worker thread, waiting there for locks; the greenlet is suspended only then."""
+        if not self._running or not self._connection:
+            raise ValueError("Connection closed")
+        if not self._in_thread:
+            try:
+                return fn(*args)
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc):
+                    raise
+        return await_(
+            self._on_thread(
+                functools.partial(_waiting, self._connection, self._wait_ms, fn, args, {})
+            )
+        )
+
     async def execute_rowcount(self, sql: str, parameters: Sequence[Any]) -> int:
         """Run one statement that returns no rows; its rowcount."""
         return int(await self._execute(_rowcount, self._conn, sql, parameters))
@@ -421,6 +447,106 @@ def _waiting(
             connection.execute("PRAGMA busy_timeout=0")
 
 
+class _NoWait(Awaitable[None]):
+    """An awaitable that is done at once. AsyncConnection.execute refuses a statement that
+    never awaited (its guard against a synchronous driver), so an inline statement awaits
+    this: one greenlet switch out and back, and no trip through the event loop."""
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        yield from ()
+
+
+_NO_WAIT = _NoWait()
+
+
+class _InlineCursor(AsyncAdapt_aiosqlite_cursor):
+    """SQLAlchemy's aiosqlite cursor, with each statement one call on the sqlite3 cursor.
+
+    SQLAlchemy's adapter awaits the driver three times per statement (open the cursor,
+    execute and fetch, close), each a greenlet switch out to the event loop and back, plus
+    an asyncio lock; on a `_HybridConnection` all three calls would then run inline anyway.
+    Here execute and fetch run together through `_HybridConnection.call`, which leaves the
+    greenlet only when the call must wait on the worker thread; opening and closing a
+    sqlite3 cursor never waits for a lock. Rows are fetched at once, as SQLAlchemy's adapter
+    does.
+    """
+
+    __slots__ = ()
+    _awaitable_cursor_close = False  # close() closes the sqlite3 cursor directly
+
+    def __init__(self, adapt_connection: AsyncAdapt_dbapi_connection) -> None:
+        hybrid = cast(_HybridConnection, adapt_connection._connection)
+        if not hybrid._running or hybrid._connection is None:
+            adapt_connection._handle_exception(ValueError("no active connection"))
+        self._adapt_connection = adapt_connection
+        self._connection = adapt_connection._connection
+        self._cursor = cast(Any, hybrid._connection.cursor())  # a sqlite3 cursor
+        self._soft_closed_memoized = EMPTY_DICT
+        self._rows = collections.deque()
+
+    def execute(self, operation: Any, parameters: Any = None) -> Any:
+        try:
+            hybrid = cast(_HybridConnection, self._connection)
+            hybrid.call(self._run, operation, () if parameters is None else parameters)
+        except Exception as error:
+            self._adapt_connection._handle_exception(error)
+        await_(_NO_WAIT)
+
+    def executemany(self, operation: Any, seq_of_parameters: Any) -> Any:
+        try:
+            hybrid = cast(_HybridConnection, self._connection)
+            hybrid.call(self._sqlite_cursor().executemany, operation, seq_of_parameters)
+        except Exception as error:
+            self._adapt_connection._handle_exception(error)
+        await_(_NO_WAIT)
+
+    def _sqlite_cursor(self) -> sqlite3.Cursor:
+        return cast(sqlite3.Cursor, self._cursor)
+
+    def _run(self, operation: Any, parameters: Any) -> None:
+        cursor = self._sqlite_cursor()
+        cursor.execute(operation, parameters)
+        if cursor.description:
+            self._rows = collections.deque(cursor.fetchall())
+
+
+class _InlineConnection(AsyncAdapt_aiosqlite_connection):
+    """SQLAlchemy's aiosqlite connection on a `_HybridConnection`: `_InlineCursor`s, and
+    commit and rollback through `_HybridConnection.call` (no greenlet switch when inline)."""
+
+    __slots__ = ()
+    _cursor_cls = _InlineCursor
+
+    def commit(self) -> None:
+        self._end("commit")
+
+    def rollback(self) -> None:
+        self._end("rollback")
+
+    def _end(self, name: str) -> None:
+        hybrid = cast(_HybridConnection, self._connection)
+        if hybrid._connection is None:
+            return  # closed: nothing to end (as SQLAlchemy's adapter does)
+        try:
+            hybrid.call(getattr(hybrid._connection, name))
+        except Exception as error:
+            self._handle_exception(error)
+
+
+class _InlineDbapi(AsyncAdapt_aiosqlite_dbapi):
+    """Wraps `_HybridConnection`s in `_InlineConnection`; any other aiosqlite connection
+    (ACME_SQLITE_INLINE=0) in SQLAlchemy's own adapter."""
+
+    def connect(self, *arg: Any, **kw: Any) -> AsyncAdapt_aiosqlite_connection:
+        creator = kw.pop("async_creator_fn", None)
+        if creator is None:
+            return super().connect(*arg, **kw)
+        connection = await_(creator(*arg, **kw))
+        if isinstance(connection, _HybridConnection):
+            return _InlineConnection(self, cast(Any, connection))
+        return AsyncAdapt_aiosqlite_connection(self, connection)
+
+
 class _SQLiteDialect(SQLiteDialect_aiosqlite):
     """aiosqlite's dialect, opening every transaction with an explicit BEGIN, or BEGIN
     IMMEDIATE on a store's writer engine.
@@ -438,6 +564,10 @@ class _SQLiteDialect(SQLiteDialect_aiosqlite):
     def __init__(self, acme_begin_immediate: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.begin_statement = "BEGIN IMMEDIATE" if acme_begin_immediate else "BEGIN"
+
+    @classmethod
+    def import_dbapi(cls) -> AsyncAdapt_aiosqlite_dbapi:
+        return _InlineDbapi(aiosqlite, sqlite3)
 
     def do_begin(self, dbapi_connection: Any) -> None:
         statement = self.begin_statement

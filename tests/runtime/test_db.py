@@ -6,9 +6,11 @@ import asyncio
 import sqlite3
 import threading
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import Column, MetaData, String, Table, func, select, text
+from sqlalchemy.exc import IntegrityError
 
 from acme.runtime.db import (
     Stores,
@@ -115,6 +117,47 @@ async def test_hybrid_connection_waits_only_on_its_worker_thread(settings: Setti
                 await hybrid._execute(hybrid._conn.execute, "SELECT * FROM missing")
             assert await conn.scalar(text("PRAGMA busy_timeout")) == 0
     finally:
+        await stores.dispose()
+
+
+async def test_statements_run_inline_and_move_to_the_thread_only_to_wait(
+    settings: Settings,
+) -> None:
+    stores = Stores(settings)
+    engine = await stores.open("family-db", DDL)
+    path = settings.data_dir / "family-db.sqlite3"
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        async with engine.connect() as conn:
+            hybrid = (await conn.get_raw_connection()).driver_connection
+            assert isinstance(hybrid, _HybridConnection)
+            threads: list[str] = []
+            run_on_thread = hybrid._on_thread
+
+            async def counted(function: Any) -> Any:
+                threads.append("thread")
+                return await run_on_thread(function)
+
+            hybrid._on_thread = counted  # type: ignore[method-assign]
+            async with conn.begin():
+                await conn.execute(text("INSERT INTO parent VALUES ('a'), ('b')"))
+                rows = await conn.execute(text("SELECT id FROM parent ORDER BY id"))
+                assert rows.scalars().all() == ["a", "b"]
+                with pytest.raises(IntegrityError):
+                    await conn.execute(text("INSERT INTO child VALUES ('c', 'nobody')"))
+            assert threads == []  # nothing waited: every call ran on the event loop's thread
+
+            other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+            write = asyncio.create_task(conn.execute(text("INSERT INTO parent VALUES ('c')")))
+            for _ in range(5):
+                await asyncio.sleep(0.02)
+            assert not write.done() and threads == ["thread"]  # waiting on the worker thread
+            other.execute("COMMIT")
+            await write
+            await conn.commit()
+            assert await conn.scalar(text("SELECT count(*) FROM parent")) == 3
+    finally:
+        other.close()
         await stores.dispose()
 
 
