@@ -79,6 +79,8 @@ from benchmarks.outcomes import OutcomeWatcher
 from benchmarks.raw_faststream import RawResult, raw_shapes, run_raw
 
 TARGET_RATIO = 0.3
+# The baseline waits at most this long for the platform's tail (shipments, deliveries) to end.
+BASELINE_QUIET_LIMIT = 30.0
 SELF = "gateway + benchmark client"  # this process: the gateway runs in the runner
 # With an address the order goes on to the warehouse, as a real one does (without one the
 # warehouse dead-letters order-confirmed: it cannot pick for an unknown destination).
@@ -338,8 +340,11 @@ async def _confirm(acme: AcmeClient, samples: Sequence[Sample]) -> None:
     await _gather_limited(10, [confirm(s) for s in samples])
 
 
-async def _quiet(stores: Stores, settle: float, limit: float) -> None:
-    """Wait until no outbox or inbox row has been added for `settle` seconds (at most `limit`)."""
+async def _quiet(stores: Stores, settle: float, limit: float) -> float | None:
+    """Wait until no outbox or inbox row has been added for `settle` seconds (at most `limit`).
+
+    Returns the seconds it took, or None when the platform was still busy at the limit."""
+    started = time.monotonic()
     deadline = time.monotonic() + limit
     last = await asyncio.to_thread(_counts, stores)
     stable_since = time.monotonic()
@@ -349,7 +354,8 @@ async def _quiet(stores: Stores, settle: float, limit: float) -> None:
         if now != last:
             last, stable_since = now, time.monotonic()
         elif time.monotonic() - stable_since >= settle:
-            return
+            return time.monotonic() - started
+    return None
 
 
 def _median_run(runs: Sequence[tuple[RawResult, float]]) -> tuple[RawResult, float]:
@@ -378,6 +384,8 @@ class Report:
     raw_cpu: list[float] = field(default_factory=list)  # CPU s (client + broker) per raw run
     sqlite_inline: bool = True
     config: Configuration = field(default_factory=lambda: configuration("embedded"))
+    # seconds the platform's tail took to go quiet before the baseline; None: still busy
+    quiet_after: float | None = None
 
     @property
     def cpu_counted(self) -> str:
@@ -456,6 +464,9 @@ class Report:
             "sqlite_inline": self.sqlite_inline,
             "startup_seconds": round(self.startup_seconds, 1),
             "setup_seconds": round(self.setup_seconds, 1),
+            "baseline_quiet_after_s": None
+            if self.quiet_after is None
+            else round(self.quiet_after, 1),
             "first_errors": self.outcome.errors[:5],
         }
 
@@ -484,6 +495,7 @@ def _table(fig: dict[str, Any]) -> Table:
         ("CPU per checkout", f"{fig['cpu_ms_per_checkout']} ms"),
         ("CPU per broker message: platform", f"{fig['cpu_ms_per_message']} ms"),
         ("CPU per message: raw FastStream", f"{fig['raw_cpu_ms_per_message']} ms"),
+        ("platform quiet before the baseline", _quiet_text(fig)),
     ]
     for raw in fig["raw"]:
         rows.append((_raw_label(raw), f"{raw['msgs_per_s']:.1f}"))
@@ -497,6 +509,13 @@ def _table(fig: dict[str, Any]) -> Table:
     for name, value in rows:
         table.add_row(name, value)
     return table
+
+
+def _quiet_text(fig: dict[str, Any]) -> str:
+    after = fig["baseline_quiet_after_s"]
+    if after is None:
+        return f"no: still busy after {BASELINE_QUIET_LIMIT:.0f} s"
+    return f"after {after:.1f} s"
 
 
 def _raw_label(raw: dict[str, Any]) -> str:
@@ -535,6 +554,7 @@ COLUMN_ROWS: list[tuple[str, Any]] = [
     ("CPU per checkout", lambda f: _ms(f["cpu_ms_per_checkout"])),
     ("CPU per broker message: platform", lambda f: _ms(f["cpu_ms_per_message"])),
     ("CPU per message: raw FastStream", lambda f: _ms(f["raw_cpu_ms_per_message"])),
+    ("platform quiet before the baseline", _quiet_text),
     ("raw FastStream msg/s, runtime's consumer shape", lambda f: _raw_rate(f, 0)),
     ("raw FastStream msg/s, batched consumer", lambda f: _raw_rate(f, 1)),
     ("raw FastStream msg/s used (the faster)", lambda f: f"{f['raw_msgs_per_s']:.1f}"),
@@ -655,7 +675,7 @@ async def run(args: argparse.Namespace, say: Any, config: Configuration | None =
             raw_messages = max(1000, min(20000, sum(outcome.published.values())))
             # The flows go on after the last checkout (shipments, deliveries): the baseline is
             # measured on a quiet broker, not against the platform's tail.
-            await _quiet(stores, settle=1.0, limit=30.0)
+            quiet_after = await _quiet(stores, settle=1.0, limit=BASELINE_QUIET_LIMIT)
             raw_pids = {k: v for k, v in _pids(platform).items() if k != SELF}
             raw_pids["raw client"] = os.getpid()
             shapes = raw_shapes(broker_kind(platform.broker_url))
@@ -694,6 +714,7 @@ async def run(args: argparse.Namespace, say: Any, config: Configuration | None =
         raw_cpu=raw_cpu,
         sqlite_inline=not args.sqlite_thread,
         config=config,
+        quiet_after=quiet_after,
     )
 
 

@@ -181,3 +181,17 @@ def test_the_raw_baseline_is_the_median_run_and_never_the_flattering_middle() ->
     assert _median_run(odd)[1] == 0.2  # the CPU seconds of that same run
     even = [run(2.0), run(1.0), run(4.0), run(2.5)]  # 500, 1000, 250, 400 msg/s
     assert _median_run(even)[0].msgs_per_s == 500  # the faster of the middle two (400, 500)
+
+
+def test_the_report_says_whether_the_baseline_ran_on_a_quiet_platform() -> None:
+    from benchmarks.checkout import _table
+
+    figures = _figures(configuration("embedded", env={}))
+    assert figures["baseline_quiet_after_s"] is None  # the tail was still running
+    console = Console(width=200, record=True)
+    console.print(_table(figures))
+    assert "no: still busy after 30 s" in console.export_text()
+    figures["baseline_quiet_after_s"] = 8.04
+    console = Console(width=200, record=True)
+    console.print(_table(figures))
+    assert "after 8.0 s" in console.export_text()
