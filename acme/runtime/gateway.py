@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import logging
 import re
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.background import BackgroundTask
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 __all__ = [
     "Directory",
@@ -35,6 +37,7 @@ __all__ = [
 ]
 
 READY = "ready"
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -252,17 +255,30 @@ def _has_body(request: Request) -> bool:
 UPSTREAM_KEEPALIVE_SECONDS = 2.0
 
 
+# Generous read timeout: some operations wait on a saga step.
+UPSTREAM_TIMEOUT = httpx.Timeout(30.0, connect=3.0, pool=5.0)
+_TIMEOUT_EXTENSION = UPSTREAM_TIMEOUT.as_dict()
+UPSTREAM_LIMITS = httpx.Limits(
+    max_connections=200, max_keepalive_connections=50, keepalive_expiry=UPSTREAM_KEEPALIVE_SECONDS
+)
+
+# Sends one prepared request upstream and returns the response with its body unread.
+Sender = Callable[[httpx.Request], Awaitable[httpx.Response]]
+
+
 def default_client() -> httpx.AsyncClient:
-    """A pooled client; generous read timeout because some operations wait on a saga step."""
+    """A pooled client for the gateway's own calls (the systems' OpenAPI documents)."""
     return httpx.AsyncClient(
-        timeout=httpx.Timeout(30.0, connect=3.0, pool=5.0),
-        limits=httpx.Limits(
-            max_connections=200,
-            max_keepalive_connections=50,
-            keepalive_expiry=UPSTREAM_KEEPALIVE_SECONDS,
-        ),
-        follow_redirects=False,
+        timeout=UPSTREAM_TIMEOUT, limits=UPSTREAM_LIMITS, follow_redirects=False
     )
+
+
+def upstream_transport() -> httpx.AsyncHTTPTransport:
+    """The connection pool that forwarded requests to one system go through.
+
+    Requests go straight to the transport: a proxy wants none of what `AsyncClient.send`
+    adds around it (auth flows, redirects, a cookie jar filled from every answer)."""
+    return httpx.AsyncHTTPTransport(limits=UPSTREAM_LIMITS)
 
 
 def create_gateway(
@@ -280,15 +296,18 @@ def create_gateway(
     # One pool per upstream system when the gateway owns its clients: httpcore checks every
     # pooled connection (a readability poll of each idle socket) on each request, so a shared
     # pool makes a request to one system pay for the connections kept to all the others.
-    pools: dict[str, httpx.AsyncClient] = {}
+    pools: dict[str, httpx.AsyncHTTPTransport] = {}
 
-    def upstream_client(base_url: str) -> httpx.AsyncClient:
+    async def send_injected(request: httpx.Request) -> httpx.Response:
+        return await http.send(request, stream=True)
+
+    def upstream(base_url: str) -> Sender:
         if not owns_client:
-            return http
+            return send_injected
         pool = pools.get(base_url)
         if pool is None:
-            pool = pools[base_url] = default_client()
-        return pool
+            pool = pools[base_url] = upstream_transport()
+        return pool.handle_async_request
 
     async def close_client() -> None:
         if owns_client:
@@ -336,18 +355,63 @@ def create_gateway(
     async def docs() -> HTMLResponse:
         return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{title} — API")
 
-    @app.api_route("/{_path:path}", methods=_HTTP_METHODS, include_in_schema=False)
-    async def forward(request: Request) -> Response:
-        return await _forward(request, table, directory, upstream_client)
-
+    app.add_middleware(
+        _Forwarding, table=table, directory=directory, upstream=upstream, logger=_log
+    )
     return app
+
+
+# The gateway's own pages; every other request is forwarded.
+_OWN_PAGES = frozenset({"/healthz", "/openapi.json", "/docs"})
+
+
+class _Forwarding:
+    """Forwards every request but the gateway's own pages, as plain ASGI.
+
+    Forwarding needs none of FastAPI's routing, dependency solving or exception middleware,
+    which cost more than the forward itself on small requests. An unexpected error is logged
+    and answered with a problem document here, as FastAPI's error middleware would."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        table: RouteTable,
+        directory: Directory,
+        upstream: Callable[[str], Sender],
+        logger: logging.Logger,
+    ) -> None:
+        self.app = app
+        self.table = table
+        self.directory = directory
+        self.upstream = upstream
+        self.logger = logger
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or (
+            scope["path"] in _OWN_PAGES and scope["method"] in ("GET", "HEAD")
+        ):
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        try:
+            response = await _forward(request, self.table, self.directory, self.upstream)
+        except Exception:
+            self.logger.exception("gateway: forwarding %s %s failed", request.method, scope["path"])
+            response = problem(
+                500,
+                "Internal Server Error",
+                f"the gateway failed forwarding {request.method} {scope['path']}",
+                instance=scope["path"],
+            )
+        await response(scope, receive, send)
 
 
 async def _forward(
     request: Request,
     table: RouteTable,
     directory: Directory,
-    clients: Callable[[str], httpx.AsyncClient],
+    upstreams: Callable[[str], Sender],
 ) -> Response:
     # Match on the raw (still percent-encoded) path so an encoded '/' stays inside one segment.
     raw_path = request.scope.get("raw_path") or request.url.path.encode()
@@ -383,7 +447,7 @@ async def _forward(
         return response
 
     correlation_id = request.headers.get(CORRELATION_HEADER) or str(uuid.uuid4())
-    http = clients(status.url)
+    send = upstreams(status.url)
     url = status.url.rstrip("/") + path
     query = request.scope.get("query_string", b"")
     if query:
@@ -395,10 +459,10 @@ async def _forward(
         url,
         headers=_request_headers(request, correlation_id),
         content=request.stream() if _has_body(request) else None,
-        extensions={"timeout": http.timeout.as_dict()},
+        extensions={"timeout": _TIMEOUT_EXTENSION},
     )
     try:
-        upstream = await http.send(upstream_request, stream=True)
+        upstream = await send(upstream_request)
     except httpx.TimeoutException as exc:
         return problem(
             504,

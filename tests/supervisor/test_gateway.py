@@ -231,15 +231,31 @@ async def test_clients_drop_idle_connections_before_the_servers_do() -> None:
     import uvicorn
 
     from acme.client import AcmeClient
-    from acme.runtime.gateway import default_client
+    from acme.runtime.gateway import default_client, upstream_transport
 
     server_keepalive = uvicorn.Config(app=None).timeout_keep_alive  # as every server here
     gateway = default_client()
+    forwarding = upstream_transport()
     shopper = AcmeClient("http://127.0.0.1:1")
     try:
-        for http in (gateway, shopper._http):
-            pool = http._transport._pool  # type: ignore[attr-defined]
+        for transport in (gateway._transport, forwarding, shopper._http._transport):
+            pool = transport._pool  # type: ignore[attr-defined]
             assert pool._keepalive_expiry < server_keepalive
     finally:
         await gateway.aclose()
+        await forwarding.aclose()
         await shopper.__aexit__()
+
+
+async def test_an_unexpected_error_while_forwarding_is_a_problem_document() -> None:
+    def broken_directory() -> dict[str, SystemStatus]:
+        raise RuntimeError("the supervisor's table is gone")
+
+    app = create_gateway(TABLE, broken_directory)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as c:
+        resp = await c.get("/products/p1")
+        assert resp.status_code == 500
+        assert resp.headers["content-type"] == "application/problem+json"
+        assert "forwarding GET /products/p1" in resp.json()["detail"]
+        docs = await c.get("/docs")  # the gateway's own pages do not go through forwarding
+        assert docs.status_code == 200
