@@ -465,14 +465,13 @@ class _InlineCursor(AsyncAdapt_aiosqlite_cursor):
     SQLAlchemy's adapter awaits the driver three times per statement (open the cursor,
     execute and fetch, close), each a greenlet switch out to the event loop and back, plus
     an asyncio lock; on a `_HybridConnection` all three calls would then run inline anyway.
-    Here execute and fetch run together through `_HybridConnection.call`, which leaves the
-    greenlet only when the call must wait on the worker thread; opening and closing a
-    sqlite3 cursor never waits for a lock. Rows are fetched at once, as SQLAlchemy's adapter
-    does.
+    Here one call does it all (open a sqlite3 cursor, execute, fetch every row as SQLAlchemy's
+    adapter does, close) through `_HybridConnection.call`, which leaves the greenlet only
+    when the call must wait on the worker thread.
     """
 
     __slots__ = ()
-    _awaitable_cursor_close = False  # close() closes the sqlite3 cursor directly
+    _awaitable_cursor_close = False  # nothing to await at close (see close)
 
     def __init__(self, adapt_connection: AsyncAdapt_dbapi_connection) -> None:
         hybrid = cast(_HybridConnection, adapt_connection._connection)
@@ -495,19 +494,39 @@ class _InlineCursor(AsyncAdapt_aiosqlite_cursor):
     def executemany(self, operation: Any, seq_of_parameters: Any) -> Any:
         try:
             hybrid = cast(_HybridConnection, self._connection)
-            hybrid.call(self._sqlite_cursor().executemany, operation, seq_of_parameters)
+            hybrid.call(self._run_many, operation, seq_of_parameters)
         except Exception as error:
             self._adapt_connection._handle_exception(error)
         await_(_NO_WAIT)
 
-    def _sqlite_cursor(self) -> sqlite3.Cursor:
-        return cast(sqlite3.Cursor, self._cursor)
+    def close(self) -> None:
+        # the sqlite3 cursor was closed by the call that used it (`_run`, `_run_many`)
+        self._rows.clear()
+
+    def _fresh_cursor(self) -> sqlite3.Cursor:
+        # A busy call runs again on the worker thread: each run gets a cursor of its own.
+        hybrid = cast(_HybridConnection, self._connection)
+        cursor = hybrid._conn.cursor()
+        self._cursor = cast(Any, cursor)
+        return cursor
 
     def _run(self, operation: Any, parameters: Any) -> None:
-        cursor = self._sqlite_cursor()
-        cursor.execute(operation, parameters)
-        if cursor.description:
-            self._rows = collections.deque(cursor.fetchall())
+        """Execute and fetch, then close the sqlite3 cursor, all on the thread that runs the
+        call: description, rowcount and lastrowid stay readable on a closed cursor."""
+        cursor = self._fresh_cursor()
+        try:
+            cursor.execute(operation, parameters)
+            if cursor.description:
+                self._rows = collections.deque(cursor.fetchall())
+        finally:
+            cursor.close()
+
+    def _run_many(self, operation: Any, seq_of_parameters: Any) -> None:
+        cursor = self._fresh_cursor()
+        try:
+            cursor.executemany(operation, seq_of_parameters)
+        finally:
+            cursor.close()
 
 
 class _InlineConnection(AsyncAdapt_aiosqlite_connection):

@@ -161,6 +161,41 @@ async def test_statements_run_inline_and_move_to_the_thread_only_to_wait(
         await stores.dispose()
 
 
+async def test_while_a_call_is_on_the_worker_thread_later_calls_queue_behind_it(
+    settings: Settings,
+) -> None:
+    """A cancelled caller leaves its call running on the worker thread (shielded); the
+    connection's next statements must not run beside it on the event loop."""
+    stores = Stores(settings)
+    engine = await stores.open("family-db", DDL)
+    loop_thread = threading.get_ident()
+    try:
+        async with engine.connect() as conn:
+            hybrid = (await conn.get_raw_connection()).driver_connection
+            assert isinstance(hybrid, _HybridConnection)
+            on_thread: list[str] = []
+            run_on_thread = hybrid._on_thread
+
+            async def recorded(function: Any) -> Any:
+                def named() -> Any:
+                    assert threading.get_ident() != loop_thread
+                    on_thread.append(function.func.__name__)  # functools.partial(_waiting, ...)
+                    return function()
+
+                return await run_on_thread(named)
+
+            hybrid._on_thread = recorded  # type: ignore[method-assign]
+            hybrid._in_thread += 1  # as if a cancelled caller's call were still running there
+            try:
+                assert await conn.scalar(text("SELECT count(*) FROM parent")) == 0
+            finally:
+                hybrid._in_thread -= 1
+            assert on_thread == ["_waiting", "_waiting"]  # BEGIN, then the SELECT
+            await conn.rollback()
+    finally:
+        await stores.dispose()
+
+
 async def test_the_writer_engine_takes_the_write_lock_at_begin(settings: Settings) -> None:
     stores = Stores(settings)
     await stores.open("family-db", DDL)
