@@ -33,7 +33,8 @@ and the binary is there (benchmarks/configs.py). For each configuration:
    "CPU counted" row says which), for the platform and the raw run alike.
 5. Raw FastStream publish+consume msg/s on the same broker, same message size and headers
    (benchmarks/raw_faststream.py, in the shape of the runtime's adapter for that broker), in
-   the same run, after the checkouts.
+   the same run, after the checkouts, once the platform's tail (shipments, deliveries) has
+   gone quiet; the report says how long that took, or that the platform was still busy.
 
 ratio = completed checkouts/s × messages per checkout ÷ raw msg/s (target ≥ 0.3). The raw
 figure is the faster of the consumer shapes measured (the runtime's own, and a batched one

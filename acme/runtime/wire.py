@@ -7,8 +7,8 @@ dispatch key (message-type) and the trace (traceparent, W3C Trace Context) survi
 from __future__ import annotations
 
 import json
+import random
 import re
-import secrets
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -60,13 +60,16 @@ _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 
 
 def child_traceparent(parent: str | None) -> str:
-    """A traceparent for the next hop: same trace id when a valid parent exists, new span id."""
-    span = secrets.token_hex(8)
+    """A traceparent for the next hop: same trace id when a valid parent exists, new span id.
+
+    Ids come from `random`, as OpenTelemetry's id generator takes them: trace ids must be
+    unique, not secret, and reading the OS's entropy pool costs a system call per message."""
+    span = f"{random.getrandbits(64) or 1:016x}"  # all zeros is not a valid span id
     if parent:
         match = _TRACEPARENT.match(parent.strip().lower())
         if match and match.group(1) != "0" * 32:
             return f"00-{match.group(1)}-{span}-{match.group(3)}"
-    return f"00-{secrets.token_hex(16)}-{span}-01"
+    return f"00-{random.getrandbits(128) or 1:032x}-{span}-01"
 
 
 def message_headers(
