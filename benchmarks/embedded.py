@@ -499,6 +499,14 @@ async def shared_backends(
     readers closed. The caller starts the runner inside; this stops it."""
     killer = functools.partial(_kill_leftovers, runner)
     atexit.register(killer)
+    # SIGTERM (a `kill`, a timeout) unwinds like Ctrl-C, through the `finally` below: its
+    # default action ends the process at once, with no atexit, and leaves the children running.
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    on_sigterm = False
+    if task is not None and threading.current_thread() is threading.main_thread():
+        loop.add_signal_handler(signal.SIGTERM, task.cancel)
+        on_sigterm = True
     stores = Stores(data_dir, backends.database_url)
     try:
         if backends.broker_url:
@@ -509,6 +517,8 @@ async def shared_backends(
             await runner.stop()
         finally:
             atexit.unregister(killer)
+            if on_sigterm:
+                loop.remove_signal_handler(signal.SIGTERM)
             stores.close()
             if backends.broker_url:
                 try:
