@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from tests.supervisor.helpers import alive
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,14 +31,6 @@ asyncio.run(main())
 """
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 def test_sigterm_stops_the_children_before_the_process_ends(tmp_path: Path) -> None:
     process = subprocess.Popen(
         [sys.executable, "-c", SCRIPT, str(tmp_path / "data")],
@@ -51,13 +44,13 @@ def test_sigterm_stops_the_children_before_the_process_ends(tmp_path: Path) -> N
         line = process.stdout.readline()  # once the platform is up
         pids = json.loads(line)
         assert len(pids) >= 2 and all(pids), pids  # promotion-system and the nats-server
-        assert all(_alive(pid) for pid in pids)
+        assert all(alive(pid) for pid in pids)
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=60)
         deadline = time.monotonic() + 10
-        while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert [pid for pid in pids if _alive(pid)] == []
+        assert [pid for pid in pids if alive(pid)] == []
     finally:
         if process.poll() is None:
             process.kill()

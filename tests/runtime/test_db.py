@@ -120,6 +120,25 @@ async def test_hybrid_connection_waits_only_on_its_worker_thread(settings: Setti
         await stores.dispose()
 
 
+def _record_thread_calls(hybrid: _HybridConnection) -> list[str]:
+    """Names of the calls the connection hands to its worker thread, from now on (each is
+    `functools.partial(_waiting, ...)`); the calls still run."""
+    calls: list[str] = []
+    loop_thread = threading.get_ident()
+    run_on_thread = hybrid._on_thread
+
+    async def recorded(function: Any) -> Any:
+        def named() -> Any:
+            assert threading.get_ident() != loop_thread
+            calls.append(function.func.__name__)
+            return function()
+
+        return await run_on_thread(named)
+
+    hybrid._on_thread = recorded  # type: ignore[method-assign]
+    return calls
+
+
 async def test_statements_run_inline_and_move_to_the_thread_only_to_wait(
     settings: Settings,
 ) -> None:
@@ -131,14 +150,7 @@ async def test_statements_run_inline_and_move_to_the_thread_only_to_wait(
         async with engine.connect() as conn:
             hybrid = (await conn.get_raw_connection()).driver_connection
             assert isinstance(hybrid, _HybridConnection)
-            threads: list[str] = []
-            run_on_thread = hybrid._on_thread
-
-            async def counted(function: Any) -> Any:
-                threads.append("thread")
-                return await run_on_thread(function)
-
-            hybrid._on_thread = counted  # type: ignore[method-assign]
+            threads = _record_thread_calls(hybrid)
             async with conn.begin():
                 await conn.execute(text("INSERT INTO parent VALUES ('a'), ('b')"))
                 rows = await conn.execute(text("SELECT id FROM parent ORDER BY id"))
@@ -151,7 +163,7 @@ async def test_statements_run_inline_and_move_to_the_thread_only_to_wait(
             write = asyncio.create_task(conn.execute(text("INSERT INTO parent VALUES ('c')")))
             for _ in range(5):
                 await asyncio.sleep(0.02)
-            assert not write.done() and threads == ["thread"]  # waiting on the worker thread
+            assert not write.done() and threads == ["_waiting"]  # waiting on the worker thread
             other.execute("COMMIT")
             await write
             await conn.commit()
@@ -168,23 +180,11 @@ async def test_while_a_call_is_on_the_worker_thread_later_calls_queue_behind_it(
     connection's next statements must not run beside it on the event loop."""
     stores = Stores(settings)
     engine = await stores.open("family-db", DDL)
-    loop_thread = threading.get_ident()
     try:
         async with engine.connect() as conn:
             hybrid = (await conn.get_raw_connection()).driver_connection
             assert isinstance(hybrid, _HybridConnection)
-            on_thread: list[str] = []
-            run_on_thread = hybrid._on_thread
-
-            async def recorded(function: Any) -> Any:
-                def named() -> Any:
-                    assert threading.get_ident() != loop_thread
-                    on_thread.append(function.func.__name__)  # functools.partial(_waiting, ...)
-                    return function()
-
-                return await run_on_thread(named)
-
-            hybrid._on_thread = recorded  # type: ignore[method-assign]
+            on_thread = _record_thread_calls(hybrid)
             hybrid._in_thread += 1  # as if a cancelled caller's call were still running there
             try:
                 assert await conn.scalar(text("SELECT count(*) FROM parent")) == 0

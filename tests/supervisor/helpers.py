@@ -1,8 +1,9 @@
-"""Helpers for the supervisor tests: fake child commands and condition polling."""
+"""Helpers for the supervisor tests: fake child commands, condition polling, process checks."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -34,3 +35,12 @@ async def eventually(condition: Callable[[], bool], timeout: float = 10.0) -> No
         if loop.time() > deadline:
             pytest.fail(f"condition not reached within {timeout}s: {condition}")
         await asyncio.sleep(0.02)
+
+
+def alive(pid: int) -> bool:
+    """Whether a process with this pid exists (a zombie counts until it is reaped)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

@@ -25,7 +25,7 @@ from acme.runtime.supervisor import (
     start_embedded_nats,
 )
 
-from .helpers import eventually, fake
+from .helpers import alive, eventually, fake
 
 PLATFORM = Platform(
     hosts=(HostPlan("stripe"), HostPlan("alpha", ("alpha-api",))),
@@ -47,14 +47,6 @@ def specs(tmp_path: Path) -> list:
 def env_of(tmp_path: Path, name: str) -> dict[str, str]:
     lines = (tmp_path / f"{name}.runs").read_text().splitlines()
     return json.loads(lines[-1])["env"]
-
-
-def dead(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
 
 
 async def test_runner_serves_platform_through_gateway_and_writes_state(tmp_path: Path) -> None:
@@ -108,7 +100,7 @@ async def test_runner_serves_platform_through_gateway_and_writes_state(tmp_path:
     finally:
         await runner.stop()
     assert not (data / STATE_FILE).exists()
-    assert all(dead(pid) for pid in pids)
+    assert not any(alive(pid) for pid in pids)
 
 
 async def test_embedded_broker_is_started_and_stopped(tmp_path: Path) -> None:
@@ -148,7 +140,7 @@ async def test_start_failure_tears_everything_down(tmp_path: Path) -> None:
         await runner.start()
     assert not (tmp_path / "d" / STATE_FILE).exists()
     alpha_pid = json.loads((tmp_path / "alpha.runs").read_text())["pid"]
-    assert dead(alpha_pid)
+    assert not alive(alpha_pid)
     # the gateway's port is free again
     assert runner._server is None
 
@@ -191,7 +183,7 @@ async def test_sigterm_stops_the_platform(tmp_path: Path) -> None:
     assert pid is not None
     os.kill(os.getpid(), signal.SIGTERM)  # handled by runner.run, not by pytest
     await asyncio.wait_for(task, 10)
-    assert dead(pid)
+    assert not alive(pid)
     assert runner.snapshot()["alpha"].state == "stopped"
     assert not (tmp_path / "d" / STATE_FILE).exists()
 

@@ -11,17 +11,9 @@ import pytest
 
 from acme.runtime.supervisor import Backoff, ChildStartError, Event, PlatformError, Supervisor
 
-from .helpers import eventually, fake
+from .helpers import alive, eventually, fake
 
 FAST = Backoff(initial=0.2, factor=2.0, maximum=5.0, reset_after=60.0)
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def runs(state_dir: Path, name: str) -> list[dict]:
