@@ -354,36 +354,31 @@ class _HybridConnection(aiosqlite.Connection):
         self._wait_ms = wait_ms
         self._in_thread = 0  # calls handed to the worker thread, not finished yet
 
-    async def _execute(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    def _attempt(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[bool, Any]:
+        """Run `fn` inline if nothing waits on the worker thread and no other connection holds
+        the lock it needs: (True, its result). Else (False, the call for the worker thread,
+        which may wait there for locks)."""
         if not self._running or not self._connection:
             raise ValueError("Connection closed")
         if not self._in_thread:
             try:
-                return fn(*args, **kwargs)
+                return True, fn(*args, **kwargs)
             except sqlite3.OperationalError as exc:
                 if not _is_busy(exc):
                     raise
-        return await self._on_thread(
-            functools.partial(_waiting, self._connection, self._wait_ms, fn, args, kwargs)
-        )
+        return False, functools.partial(_waiting, self._connection, self._wait_ms, fn, args, kwargs)
+
+    async def _execute(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        done, value = self._attempt(fn, args, kwargs)
+        return value if done else await self._on_thread(value)
 
     def call(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """Run the sqlite3 call `fn(*args)` from SQLAlchemy's greenlet (a statement of
-        `_InlineCursor`, a commit): inline when `_execute` would run it inline, else on the
-        worker thread, waiting there for locks; the greenlet is suspended only then."""
-        if not self._running or not self._connection:
-            raise ValueError("Connection closed")
-        if not self._in_thread:
-            try:
-                return fn(*args)
-            except sqlite3.OperationalError as exc:
-                if not _is_busy(exc):
-                    raise
-        return await_(
-            self._on_thread(
-                functools.partial(_waiting, self._connection, self._wait_ms, fn, args, {})
-            )
-        )
+        """`_execute` for SQLAlchemy's greenlet (a statement of `_InlineCursor`, a commit):
+        the greenlet is suspended only when the call must wait on the worker thread."""
+        done, value = self._attempt(fn, args, {})
+        return value if done else await_(self._on_thread(value))
 
     async def execute_rowcount(self, sql: str, parameters: Sequence[Any]) -> int:
         """Run one statement that returns no rows; its rowcount."""
